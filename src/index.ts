@@ -1,0 +1,23 @@
+/**
+ * Taskbus's public programmatic surface. Everything else is internal.
+ */
+
+export type { Clock } from './clock.ts';
+export { ManualClock, systemClock } from './clock.ts';
+export type { ErrorCode } from './errors.ts';
+export { ERRORS, LockLostError, TaskbusError } from './errors.ts';
+export type { StorageDriver } from './storage/driver.ts';
+export { openDriver } from './storage/open.ts';
+export type { EnqueueResultInfo, TaskbusEvents, TaskbusOptions } from './taskbus.ts';
+export { createTaskbus, Taskbus } from './taskbus.ts';
+export type {
+  EnqueueOptions,
+  LoadedTask,
+  TaskContext,
+  TaskDefinition,
+  TaskExport,
+  TaskHandler,
+} from './tasks/define.ts';
+export { defineTask } from './tasks/define.ts';
+export { loadTaskDir } from './tasks/load.ts';
+export type { Attempt, BackoffSettings, MessageRecord, MessageState, QueueCounts } from './types.ts';

@@ -1,0 +1,545 @@
+import Database from 'better-sqlite3';
+import { LockLostError, TaskbusError } from '../../errors.ts';
+import { newId } from '../../id.ts';
+import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
+import {
+  bodyFromColumns,
+  bodyToColumns,
+  DEADLETTER_EVENT_TASK,
+  decodeCursor,
+  encodeCursor,
+  IDEMPOTENCY_WINDOW_MS,
+  parseJsonColumn,
+  visibleState,
+} from '../common.ts';
+import type {
+  ApiKeyRecord,
+  AttemptInput,
+  BrowseParams,
+  DriverOptions,
+  EnqueueParams,
+  EnqueueResult,
+  ExpiredLock,
+  ReceivedMessage,
+  ReceiveParams,
+  Rescue,
+  ResubmitParams,
+  Settlement,
+  SettleOutcome,
+  StorageDriver,
+} from '../driver.ts';
+import { MIGRATIONS } from './migrations.ts';
+import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
+
+export interface SqliteOptions extends DriverOptions {
+  /** A file path or ':memory:'. */
+  filename: string;
+  /**
+   * 'NORMAL' (default): in WAL mode a commit survives a process crash but the last commits may
+   * be lost on power failure. 'FULL' fsyncs every commit.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+/**
+ * The embedded driver: better-sqlite3 in WAL mode. Single-host: processes on one machine may
+ * share the file (busy_timeout serialises writers); never across machines.
+ *
+ * better-sqlite3 is synchronous, so each method runs its transaction to completion before
+ * returning and no two transactions of this process interleave. Enqueues that arrive in the
+ * same event-loop turn are group-committed in one transaction, each in its own savepoint so
+ * one failing batch does not fail the others; every promise resolves only after the commit.
+ */
+export class SqliteDriver implements StorageDriver {
+  readonly kind = 'sqlite';
+  readonly capabilities = { multiHost: false, notifications: false, transactionalEnqueue: false };
+  private readonly db: Database.Database;
+  private readonly deadLetterEvents: boolean;
+  private st!: ReturnType<typeof makeStatements>;
+  private pending: {
+    p: EnqueueParams;
+    resolve: (r: EnqueueResult[]) => void;
+    reject: (e: unknown) => void;
+  }[] = [];
+  private flushScheduled = false;
+
+  constructor(options: SqliteOptions) {
+    this.db = new Database(options.filename);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma('busy_timeout = 5000');
+    this.db.pragma('foreign_keys = OFF');
+    this.deadLetterEvents = options.deadLetterEvents ?? false;
+  }
+
+  async migrate(): Promise<void> {
+    this.db.exec(
+      'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)',
+    );
+    const apply = this.db.transaction(() => {
+      const row = this.db.prepare('SELECT max(version) AS v FROM schema_migrations').get() as {
+        v: number | null;
+      };
+      const current = row.v ?? 0;
+      const latest = MIGRATIONS[MIGRATIONS.length - 1].version;
+      if (current > latest) {
+        throw new TaskbusError(
+          'SCHEMA_TOO_NEW',
+          `the database schema is at version ${current} but this Taskbus knows only up to ${latest}: upgrade Taskbus`,
+        );
+      }
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        this.db.exec(m.sql);
+        this.db.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, Date.now());
+      }
+    });
+    apply.immediate();
+    this.st = makeStatements(this.db);
+  }
+
+  async close(): Promise<void> {
+    if (this.pending.length) this.flush();
+    if (this.db.open) this.db.close();
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  enqueue(p: EnqueueParams): Promise<EnqueueResult[]> {
+    if (p.transaction !== undefined) {
+      return Promise.reject(
+        new TaskbusError('BAD_REQUEST', 'the SQLite driver cannot join an application transaction'),
+      );
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ p, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Commits every pending enqueue in one transaction, one savepoint per caller's batch. */
+  private flush(): void {
+    this.flushScheduled = false;
+    const group = this.pending;
+    this.pending = [];
+    const outcomes: ({ ok: EnqueueResult[] } | { err: unknown })[] = [];
+    const insertBatch = this.db.transaction((p: EnqueueParams) =>
+      p.messages.map((m) => this.insertOne(m, p.now)),
+    );
+    try {
+      this.db
+        .transaction(() => {
+          for (const { p } of group) {
+            try {
+              outcomes.push({ ok: insertBatch(p) });
+            } catch (err) {
+              outcomes.push({ err });
+            }
+          }
+        })
+        .immediate();
+    } catch (err) {
+      for (const g of group) g.reject(storageError(err));
+      return;
+    }
+    group.forEach((g, i) => {
+      const o = outcomes[i];
+      if ('ok' in o) g.resolve(o.ok);
+      else g.reject(o.err instanceof TaskbusError ? o.err : storageError(o.err));
+    });
+  }
+
+  private insertOne(m: EnqueueParams['messages'][number], now: number): EnqueueResult {
+    if (m.idempotencyKey !== null) {
+      const hit = this.st.idemGet.get(m.name, m.idempotencyKey, now - IDEMPOTENCY_WINDOW_MS) as
+        | { message_id: string }
+        | undefined;
+      if (hit) return { id: hit.message_id, created: false };
+      this.st.idemPut.run(m.name, m.idempotencyKey, m.id, now);
+    }
+    const { body, contentType } = bodyToColumns(m.body);
+    this.st.insert.run(
+      m.id,
+      m.name,
+      body,
+      contentType,
+      now,
+      m.visibleAt,
+      m.expiresAt,
+      m.idempotencyKey,
+      m.traceparent,
+    );
+    return { id: m.id, created: true };
+  }
+
+  async receive(p: ReceiveParams): Promise<ReceivedMessage[]> {
+    const rows = this.st.receive.all({
+      name: p.name,
+      now: p.now,
+      until: p.now + p.lockDurationMs,
+      worker: p.workerId,
+      limit: p.limit,
+    }) as Row[];
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      body: bodyFromColumns(r.body, r.content_type),
+      deliveryCount: r.delivery_count,
+      enqueuedAt: r.enqueued_at,
+      lockToken: r.lock_token!,
+      lockedUntil: r.locked_until!,
+      traceparent: r.traceparent,
+    }));
+  }
+
+  async renewLock(p: { id: string; lockToken: string; lockDurationMs: number; now: number }) {
+    const lockedUntil = p.now + p.lockDurationMs;
+    const r = this.st.renew.run(lockedUntil, p.id, p.lockToken, p.now);
+    if (r.changes !== 1) throw lockLost();
+    return { lockedUntil };
+  }
+
+  async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
+    return this.db.transaction(() => p.settlements.map((s) => this.settleInTx(s, p.now)))();
+  }
+
+  private settleInTx(s: Settlement, now: number): SettleOutcome {
+    let row: { attempt_count: number; name: string } | undefined;
+    if (s.kind === 'complete') {
+      row = this.st.complete.get(now, JSON.stringify(s.result ?? null), s.id, s.lockToken, now) as typeof row;
+    } else if (s.kind === 'abandon') {
+      row = this.st.abandon.get(s.visibleAt, s.id, s.lockToken, now) as typeof row;
+    } else {
+      row = this.st.deadLetter.get(s.reason, s.description, now, s.id, s.lockToken, now) as typeof row;
+    }
+    if (!row) return 'lockLost';
+    this.insertAttempt(s.id, row.attempt_count, s.attempt);
+    if (s.kind === 'deadletter') this.emitDeadLetter(s.id, row.name, s.reason, now);
+    return 'ok';
+  }
+
+  private insertAttempt(id: string, number: number, a: AttemptInput): void {
+    this.st.attempt.run(
+      id,
+      number,
+      a.startedAt,
+      a.endedAt,
+      a.worker,
+      a.error ? JSON.stringify(a.error) : null,
+    );
+  }
+
+  private emitDeadLetter(id: string, name: string, reason: string, now: number): void {
+    if (!this.deadLetterEvents || name.startsWith('$')) return;
+    const body = JSON.stringify({ id, name, reason });
+    this.st.insert.run(newId(now), DEADLETTER_EVENT_TASK, body, null, now, now, null, null, null);
+  }
+
+  async setProgress(p: { id: string; lockToken: string; progress: Json; now: number }): Promise<void> {
+    const r = this.st.progress.run(JSON.stringify(p.progress), p.id, p.lockToken, p.now);
+    if (r.changes !== 1) throw lockLost();
+  }
+
+  async findExpiredLocks(p: { now: number; limit: number }): Promise<ExpiredLock[]> {
+    return (this.st.expired.all(p.now, p.limit) as Row[]).map((r) => ({
+      id: r.id,
+      name: r.name,
+      lockToken: r.lock_token!,
+      deliveryCount: r.delivery_count,
+      lockedAt: r.locked_at!,
+      lockedUntil: r.locked_until!,
+      lockedBy: r.locked_by,
+    }));
+  }
+
+  async rescue(p: { items: Rescue[]; now: number }): Promise<string[]> {
+    return this.db.transaction(() => {
+      const done: string[] = [];
+      for (const r of p.items) {
+        const row = (
+          r.outcome === 'retry'
+            ? this.st.rescueRetry.get(r.visibleAt, r.id, r.lockToken, p.now)
+            : this.st.rescueDeadLetter.get(r.reason, r.description, p.now, r.id, r.lockToken, p.now)
+        ) as { attempt_count: number; name: string } | undefined;
+        if (!row) continue;
+        this.insertAttempt(r.id, row.attempt_count, r.attempt);
+        if (r.outcome === 'deadletter') this.emitDeadLetter(r.id, row.name, r.reason, p.now);
+        done.push(r.id);
+      }
+      return done;
+    })();
+  }
+
+  async expireTtl(p: { now: number; limit: number }): Promise<string[]> {
+    return this.db.transaction(() => {
+      const rows = this.st.expireTtl.all(p.now, p.now, p.limit) as { id: string; name: string }[];
+      for (const r of rows) this.emitDeadLetter(r.id, r.name, 'TTLExpiredException', p.now);
+      return rows.map((r) => r.id);
+    })();
+  }
+
+  async getMessage(p: { id: string; now: number }): Promise<MessageRecord | null> {
+    const row = this.st.get.get(p.id) as Row | undefined;
+    return row ? this.toRecord(row, p.now) : null;
+  }
+
+  private toRecord(r: Row, now: number): MessageRecord {
+    const attempts = (this.st.attempts.all(r.id) as any[]).map((a) => ({
+      number: a.number,
+      startedAt: a.started_at,
+      endedAt: a.ended_at,
+      worker: a.worker,
+      error: a.error ? JSON.parse(a.error) : null,
+    }));
+    const history = (this.st.history.all(r.id) as any[]).map((h) => ({
+      at: h.at,
+      type: h.type,
+      data: JSON.parse(h.data),
+    }));
+    return {
+      id: r.id,
+      name: r.name,
+      state: visibleState(r.state, r.visible_at, r.locked_until, now),
+      body: bodyFromColumns(r.body, r.content_type),
+      deliveryCount: r.delivery_count,
+      enqueuedAt: r.enqueued_at,
+      visibleAt: r.visible_at,
+      expiresAt: r.expires_at,
+      lockedUntil: r.state === 'locked' ? r.locked_until : null,
+      lockedBy: r.state === 'locked' ? r.locked_by : null,
+      completedAt: r.completed_at,
+      result: parseJsonColumn(r.result),
+      progress: parseJsonColumn(r.progress),
+      deadLetterReason: r.dead_letter_reason,
+      deadLetterErrorDescription: r.dead_letter_description,
+      deadLetteredAt: r.deadlettered_at,
+      idempotencyKey: r.idempotency_key,
+      traceparent: r.traceparent,
+      attempts,
+      history,
+    };
+  }
+
+  async browse(p: BrowseParams): Promise<{ items: MessageRecord[]; nextCursor: string | null }> {
+    const c = p.cursor ? decodeCursor(p.cursor) : { enqueuedAt: Number.MAX_SAFE_INTEGER, id: '' };
+    const sql = `SELECT * FROM messages WHERE name = @name AND ${STATE_WHERE[p.state]}
+      AND (enqueued_at < @ca OR (enqueued_at = @ca AND id < @ci))
+      ORDER BY enqueued_at DESC, id DESC LIMIT @limit`;
+    const rows = this.db.prepare(sql).all({
+      name: p.name,
+      now: p.now,
+      ca: c.enqueuedAt,
+      ci: p.cursor ? c.id : '\uffff',
+      limit: p.limit + 1,
+    }) as Row[];
+    const more = rows.length > p.limit;
+    const page = rows.slice(0, p.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((r) => this.toRecord(r, p.now)),
+      nextCursor: more && last ? encodeCursor(last.enqueued_at, last.id) : null,
+    };
+  }
+
+  async resubmit(p: ResubmitParams): Promise<{ resubmitted: string[]; notFound: string[] }> {
+    return this.db.transaction(() => {
+      const ids = p.all
+        ? (this.st.dlqIds.all(p.name) as { id: string }[]).map((r) => r.id)
+        : [...new Set(p.ids ?? [])];
+      const resubmitted: string[] = [];
+      const notFound: string[] = [];
+      const body = p.body ? bodyToColumns(p.body) : null;
+      for (const id of ids) {
+        const prev = this.st.get.get(id) as Row | undefined;
+        if (!prev || prev.name !== p.name || prev.state !== 'deadlettered') {
+          notFound.push(id);
+          continue;
+        }
+        this.st.resubmit.run({
+          to: p.toName ?? prev.name,
+          now: p.now,
+          edit: body ? 1 : 0,
+          body: body?.body ?? null,
+          ct: body?.contentType ?? null,
+          id,
+        });
+        this.addHistoryInTx(id, p.now, 'resubmitted', {
+          reason: prev.dead_letter_reason,
+          description: prev.dead_letter_description,
+          from: prev.name,
+          to: p.toName ?? prev.name,
+          bodyEdited: body !== null,
+          ...p.event,
+        });
+        resubmitted.push(id);
+      }
+      return { resubmitted, notFound };
+    })();
+  }
+
+  async purge(p: { name: string; ids?: string[]; now: number }): Promise<{ purged: number }> {
+    return this.db.transaction(() => {
+      const ids = p.ids
+        ? [...new Set(p.ids)]
+        : (this.st.dlqIds.all(p.name) as { id: string }[]).map((r) => r.id);
+      let purged = 0;
+      for (const id of ids) {
+        const r = this.st.purgeOne.run(id, p.name);
+        if (r.changes === 1) {
+          purged++;
+          this.st.deleteAttempts.run(id);
+          this.st.deleteHistory.run(id);
+        }
+      }
+      return { purged };
+    })();
+  }
+
+  async cancel(p: { id: string; now: number; reason?: string }): Promise<boolean> {
+    return this.db.transaction(() => {
+      const row = this.st.cancel.get(
+        p.reason ?? 'Cancelled',
+        'cancelled by an operator',
+        p.now,
+        p.id,
+        p.now,
+      ) as { name: string } | undefined;
+      if (!row) return false;
+      this.addHistoryInTx(p.id, p.now, 'cancelled', {});
+      return true;
+    })();
+  }
+
+  async addHistory(p: {
+    id: string;
+    event: { at: number; type: string; data: Record<string, unknown> };
+  }): Promise<void> {
+    this.addHistoryInTx(p.id, p.event.at, p.event.type, p.event.data);
+  }
+
+  private addHistoryInTx(id: string, at: number, type: string, data: Record<string, unknown>): void {
+    this.st.addHistory.run(id, at, type, JSON.stringify(data));
+  }
+
+  async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
+    const by = new Map<string, QueueCounts>();
+    const entry = (name: string) => {
+      let e = by.get(name);
+      if (!e) {
+        e = {
+          name,
+          scheduled: 0,
+          queued: 0,
+          running: 0,
+          completed: 0,
+          deadlettered: 0,
+          oldestQueuedAt: null,
+        };
+        by.set(name, e);
+      }
+      return e;
+    };
+    for (const n of p.names ?? []) entry(n);
+    for (const r of this.st.countSettled.all() as { name: string; state: string; n: number }[]) {
+      const e = entry(r.name);
+      if (r.state === 'completed') e.completed = r.n;
+      else e.deadlettered = r.n;
+    }
+    for (const r of this.st.countActive.all({ now: p.now }) as any[]) {
+      const e = entry(r.name);
+      e.scheduled = r.scheduled;
+      e.queued = r.queued;
+      e.running = r.running;
+      e.oldestQueuedAt = r.oldest;
+    }
+    const names = p.names ? new Set(p.names) : null;
+    return [...by.values()]
+      .filter((e) => !names || names.has(e.name))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async maintain(p: {
+    now: number;
+    completedRetentionMs: number;
+    idempotencyRetentionMs: number;
+    limit: number;
+  }) {
+    return this.db.transaction(() => {
+      const ids = (this.st.oldCompleted.all(p.now - p.completedRetentionMs, p.limit) as { id: string }[]).map(
+        (r) => r.id,
+      );
+      for (const id of ids) {
+        this.st.deleteMessage.run(id);
+        this.st.deleteAttempts.run(id);
+        this.st.deleteHistory.run(id);
+      }
+      const keys = this.st.oldKeys.run(p.now - p.idempotencyRetentionMs, p.limit);
+      return { deletedMessages: ids.length, deletedKeys: keys.changes };
+    })();
+  }
+
+  async nextVisibleAt(p: { names: string[]; now: number }): Promise<number | null> {
+    let next: number | null = null;
+    for (const name of p.names) {
+      const r = this.st.nextVisible.get(name, p.now) as { v: number | null } | undefined;
+      if (r?.v != null && (next === null || r.v < next)) next = r.v;
+    }
+    return next;
+  }
+
+  async getSetting(p: { key: string }): Promise<string | null> {
+    const r = this.st.getSetting.get(p.key) as { value: string } | undefined;
+    return r?.value ?? null;
+  }
+
+  async initSetting(p: { key: string; value: string }): Promise<string> {
+    this.st.initSetting.run(p.key, p.value);
+    return (await this.getSetting(p))!;
+  }
+
+  async createKey(p: { key: ApiKeyRecord }): Promise<void> {
+    const k = p.key;
+    this.st.createKey.run(k.id, k.label, k.scope, k.task, k.hash, k.createdAt, k.revokedAt);
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    return (this.st.listKeys.all() as any[]).map(keyFromRow);
+  }
+
+  async findKeyByHash(p: { hash: string }): Promise<ApiKeyRecord | null> {
+    const r = this.st.findKey.get(p.hash);
+    return r ? keyFromRow(r) : null;
+  }
+
+  async revokeKey(p: { id: string; now: number }): Promise<boolean> {
+    return this.st.revokeKey.run(p.now, p.id).changes === 1;
+  }
+}
+
+function keyFromRow(r: any): ApiKeyRecord {
+  return {
+    id: r.id,
+    label: r.label,
+    scope: r.scope,
+    task: r.task,
+    hash: r.hash,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
+
+function lockLost() {
+  return new LockLostError();
+}
+
+function storageError(err: unknown): TaskbusError {
+  if (err instanceof TaskbusError) return err;
+  return new TaskbusError('STORAGE_UNAVAILABLE', `storage failed: ${(err as Error)?.message ?? err}`, {
+    cause: err,
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * SQLite schema, as numbered append-only migrations. Never edit a released migration: add one.
+ *
+ * Stored states: 'ready' (waiting; scheduled until visible_at), 'locked' (delivered; running
+ * until locked_until), 'completed', 'deadlettered'. Partial indexes keep the hot paths
+ * (receive, lock expiry, retention) independent of how many completed messages are retained.
+ */
+export const MIGRATIONS: { version: number; name: string; sql: string }[] = [
+  {
+    version: 1,
+    name: 'messages',
+    sql: `
+CREATE TABLE messages (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  state TEXT NOT NULL,
+  body BLOB,
+  content_type TEXT,
+  delivery_count INTEGER NOT NULL DEFAULT 0,
+  attempt_count INTEGER NOT NULL DEFAULT 0,
+  enqueued_at INTEGER NOT NULL,
+  visible_at INTEGER NOT NULL,
+  expires_at INTEGER,
+  lock_token TEXT,
+  locked_at INTEGER,
+  locked_until INTEGER,
+  locked_by TEXT,
+  completed_at INTEGER,
+  result TEXT,
+  progress TEXT,
+  dead_letter_reason TEXT,
+  dead_letter_description TEXT,
+  deadlettered_at INTEGER,
+  idempotency_key TEXT,
+  traceparent TEXT
+);
+CREATE INDEX messages_ready ON messages (name, visible_at, id) WHERE state = 'ready';
+CREATE INDEX messages_locked ON messages (locked_until) WHERE state = 'locked';
+CREATE INDEX messages_ttl ON messages (expires_at) WHERE state = 'ready' AND expires_at IS NOT NULL;
+CREATE INDEX messages_completed ON messages (completed_at) WHERE state = 'completed';
+CREATE INDEX messages_browse ON messages (name, state, enqueued_at, id);
+
+CREATE TABLE attempts (
+  message_id TEXT NOT NULL,
+  number INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  ended_at INTEGER NOT NULL,
+  worker TEXT,
+  error TEXT,
+  PRIMARY KEY (message_id, number)
+) WITHOUT ROWID;
+
+CREATE TABLE history (
+  message_id TEXT NOT NULL,
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  at INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  data TEXT NOT NULL
+);
+CREATE INDEX history_message ON history (message_id, seq);
+
+CREATE TABLE idempotency (
+  name TEXT NOT NULL,
+  key TEXT NOT NULL,
+  message_id TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (name, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_created ON idempotency (created_at);
+
+CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  label TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  task TEXT,
+  hash TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  revoked_at INTEGER
+);
+`,
+  },
+];

@@ -1,0 +1,148 @@
+/**
+ * Every SQLite statement of the driver, prepared once. Each has a short header:
+ * parameters → result, and why it is shaped so.
+ */
+import type Database from 'better-sqlite3';
+import type { MessageState } from '../../types.ts';
+
+export interface Row {
+  id: string;
+  name: string;
+  state: string;
+  body: unknown;
+  content_type: string | null;
+  delivery_count: number;
+  attempt_count: number;
+  enqueued_at: number;
+  visible_at: number;
+  expires_at: number | null;
+  lock_token: string | null;
+  locked_at: number | null;
+  locked_until: number | null;
+  locked_by: string | null;
+  completed_at: number | null;
+  result: string | null;
+  progress: string | null;
+  dead_letter_reason: string | null;
+  dead_letter_description: string | null;
+  deadlettered_at: number | null;
+  idempotency_key: string | null;
+  traceparent: string | null;
+}
+
+/** SQL for each visible state, with `@now`. A lock that expired counts as queued (SPEC §4). */
+export const STATE_WHERE: Record<MessageState, string> = {
+  scheduled: `(state = 'ready' AND visible_at > @now)`,
+  queued: `((state = 'ready' AND visible_at <= @now) OR (state = 'locked' AND locked_until <= @now))`,
+  running: `(state = 'locked' AND locked_until > @now)`,
+  completed: `(state = 'completed')`,
+  deadlettered: `(state = 'deadlettered')`,
+};
+
+/** Settle guard: the token is current and the lock has not expired (last parameter: now). */
+const HELD = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until > ?`;
+/** Rescue guard: still locked with that token and the lock is still expired. */
+const EXPIRED = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until <= ?`;
+
+const SQL = {
+  // id, name, body, content_type, now, visible_at, expires_at, idempotency_key, traceparent
+  insert: `INSERT INTO messages (id, name, state, body, content_type, enqueued_at, visible_at, expires_at,
+      idempotency_key, traceparent) VALUES (?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)`,
+  // name, key, since → message_id of a key used within the window
+  idemGet: 'SELECT message_id FROM idempotency WHERE name = ? AND key = ? AND created_at > ?',
+  // INSERT OR REPLACE: an expired key row (older than the window) is taken over.
+  idemPut: 'INSERT OR REPLACE INTO idempotency (name, key, message_id, created_at) VALUES (?, ?, ?, ?)',
+
+  // @name, @now, @until, @worker, @limit → locked rows. Oldest visible first through the
+  // partial index messages_ready; a per-row random token so a stale holder can never settle.
+  receive: `UPDATE messages SET state = 'locked', lock_token = lower(hex(randomblob(16))),
+        locked_at = @now, locked_until = @until, locked_by = @worker, delivery_count = delivery_count + 1
+      WHERE id IN (SELECT id FROM messages WHERE state = 'ready' AND name = @name AND visible_at <= @now
+        AND (expires_at IS NULL OR expires_at > @now) ORDER BY visible_at, id LIMIT @limit)
+      RETURNING *`,
+  // locked_until, id, token, now
+  renew: `UPDATE messages SET locked_until = ? WHERE ${HELD}`,
+  // now, result, id, token, now → attempt_count, name
+  complete: `UPDATE messages SET state = 'completed', completed_at = ?, result = ?, lock_token = NULL,
+      attempt_count = attempt_count + 1 WHERE ${HELD} RETURNING attempt_count, name`,
+  // visible_at, id, token, now
+  abandon: `UPDATE messages SET state = 'ready', visible_at = ?, lock_token = NULL,
+      attempt_count = attempt_count + 1 WHERE ${HELD} RETURNING attempt_count, name`,
+  // reason, description, now, id, token, now
+  deadLetter: `UPDATE messages SET state = 'deadlettered', dead_letter_reason = ?,
+      dead_letter_description = ?, deadlettered_at = ?, lock_token = NULL, attempt_count = attempt_count + 1
+      WHERE ${HELD} RETURNING attempt_count, name`,
+  // message_id, number, started_at, ended_at, worker, error
+  attempt: 'INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?, ?, ?)',
+  // progress, id, token, now
+  progress: `UPDATE messages SET progress = ? WHERE ${HELD}`,
+
+  // now, limit → expired locks, oldest first, through messages_locked
+  expired: `SELECT * FROM messages WHERE state = 'locked' AND locked_until <= ?
+      ORDER BY locked_until LIMIT ?`,
+  // visible_at, id, token, now
+  rescueRetry: `UPDATE messages SET state = 'ready', visible_at = ?, lock_token = NULL,
+      attempt_count = attempt_count + 1 WHERE ${EXPIRED} RETURNING attempt_count, name`,
+  // reason, description, now, id, token, now
+  rescueDeadLetter: `UPDATE messages SET state = 'deadlettered', dead_letter_reason = ?,
+      dead_letter_description = ?, deadlettered_at = ?, lock_token = NULL, attempt_count = attempt_count + 1
+      WHERE ${EXPIRED} RETURNING attempt_count, name`,
+  // now, now, limit → dead-lettered ids, through messages_ttl
+  expireTtl: `UPDATE messages SET state = 'deadlettered', dead_letter_reason = 'TTLExpiredException',
+        dead_letter_description = 'the message expired before it was delivered', deadlettered_at = ?
+      WHERE id IN (SELECT id FROM messages WHERE state = 'ready' AND expires_at IS NOT NULL AND expires_at <= ?
+        LIMIT ?) RETURNING id, name`,
+
+  get: 'SELECT * FROM messages WHERE id = ?',
+  attempts: 'SELECT * FROM attempts WHERE message_id = ? ORDER BY number',
+  history: 'SELECT at, type, data FROM history WHERE message_id = ? ORDER BY seq',
+  addHistory: 'INSERT INTO history (message_id, at, type, data) VALUES (?, ?, ?, ?)',
+
+  dlqIds: `SELECT id FROM messages WHERE name = ? AND state = 'deadlettered' ORDER BY enqueued_at, id`,
+  // @to, @now, @edit, @body, @ct, @id — same id, deliveryCount 0, TTL cleared.
+  resubmit: `UPDATE messages SET name = @to, state = 'ready', visible_at = @now, delivery_count = 0,
+      expires_at = NULL, dead_letter_reason = NULL, dead_letter_description = NULL, deadlettered_at = NULL,
+      body = CASE WHEN @edit THEN @body ELSE body END, content_type = CASE WHEN @edit THEN @ct ELSE content_type END
+      WHERE id = @id`,
+  purgeOne: `DELETE FROM messages WHERE id = ? AND name = ? AND state = 'deadlettered'`,
+  // reason, description, now, id, now → only a message not running (ready, or a lock that expired).
+  cancel: `UPDATE messages SET state = 'deadlettered', dead_letter_reason = ?, dead_letter_description = ?,
+      deadlettered_at = ?, lock_token = NULL WHERE id = ? AND (state = 'ready' OR (state = 'locked' AND locked_until <= ?))
+      RETURNING name`,
+  deleteMessage: 'DELETE FROM messages WHERE id = ?',
+  deleteAttempts: 'DELETE FROM attempts WHERE message_id = ?',
+  deleteHistory: 'DELETE FROM history WHERE message_id = ?',
+
+  // Settled states through the covering index messages_browse (no table reads).
+  countSettled: `SELECT name, state, count(*) AS n FROM messages
+      WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`,
+  // Active states: few rows, through the partial indexes.
+  countActive: `SELECT name,
+        sum(state = 'ready' AND visible_at > @now) AS scheduled,
+        sum((state = 'ready' AND visible_at <= @now) OR (state = 'locked' AND locked_until <= @now)) AS queued,
+        sum(state = 'locked' AND locked_until > @now) AS running,
+        min(CASE WHEN (state = 'ready' AND visible_at <= @now) OR (state = 'locked' AND locked_until <= @now)
+          THEN enqueued_at END) AS oldest
+      FROM messages WHERE state IN ('ready', 'locked') GROUP BY name`,
+  // cutoff, limit
+  oldCompleted: `SELECT id FROM messages WHERE state = 'completed' AND completed_at < ? LIMIT ?`,
+  oldKeys: `DELETE FROM idempotency WHERE (name, key) IN
+      (SELECT name, key FROM idempotency WHERE created_at < ? LIMIT ?)`,
+  // name, now → earliest future visibility
+  nextVisible: `SELECT min(visible_at) AS v FROM messages WHERE state = 'ready' AND name = ? AND visible_at > ?`,
+
+  getSetting: 'SELECT value FROM settings WHERE key = ?',
+  initSetting: 'INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)',
+  createKey: 'INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?)',
+  listKeys: 'SELECT * FROM api_keys ORDER BY created_at',
+  findKey: 'SELECT * FROM api_keys WHERE hash = ? AND revoked_at IS NULL',
+  revokeKey: 'UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL',
+};
+
+export type StatementName = keyof typeof SQL;
+
+export function makeStatements(db: Database.Database): Record<StatementName, Database.Statement> {
+  const out = {} as Record<StatementName, Database.Statement>;
+  for (const k of Object.keys(SQL) as StatementName[]) out[k] = db.prepare(SQL[k]);
+  return out;
+}

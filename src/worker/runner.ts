@@ -1,0 +1,289 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.ts';
+import { decideFailure, toAttemptError } from '../core/decide.ts';
+import { isTaskbusError } from '../errors.ts';
+import { decodeBody } from '../storage/common.ts';
+import type { ReceivedMessage, Settlement, StorageDriver } from '../storage/driver.ts';
+import type { LoadedTask, TaskContext } from '../tasks/define.ts';
+import type { Json } from '../types.ts';
+import type { Settler } from './settler.ts';
+
+/** Thrown by ctx.deadLetter to stop the handler and dead-letter the message. */
+export class DeadLetterSignal extends Error {
+  constructor(
+    readonly reason: string,
+    readonly description: string,
+  ) {
+    super(`dead-lettered by the handler: ${reason}`);
+    this.name = 'DeadLetterSignal';
+  }
+}
+
+export class TimeoutError extends Error {
+  constructor(ms: number) {
+    super(`the attempt exceeded timeoutMs (${ms} ms)`);
+    this.name = 'TimeoutError';
+  }
+}
+
+export class ShutdownError extends Error {
+  constructor() {
+    super('the worker shut down before the handler finished');
+    this.name = 'ShutdownError';
+  }
+}
+
+export interface RunnerHooks {
+  onStart?(m: ReceivedMessage, now: number): void;
+  onSettled?(e: {
+    name: string;
+    id: string;
+    kind: Settlement['kind'];
+    durationMs: number;
+    deliveryCount: number;
+  }): void;
+}
+
+export interface RunnerDeps {
+  driver: StorageDriver;
+  settler: Settler;
+  clock: Clock;
+  random: () => number;
+  workerId: string;
+  log: Logger;
+  enqueue: TaskContext['enqueue'];
+  hooks: RunnerHooks;
+}
+
+/**
+ * Runs one task's queue in this process: keeps up to `concurrency` handlers busy, receives as
+ * many messages as there are free slots in one call, renews locks while handlers run, enforces
+ * the per-attempt timeout and settles through the shared Settler (batched).
+ */
+export class TaskRunner {
+  private readonly running = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private fetching = false;
+  /** Set by a wake-up or a full receive: the queue may hold more than we took. */
+  private maybeMore = true;
+  private stopping = false;
+
+  constructor(
+    readonly task: LoadedTask,
+    private readonly deps: RunnerDeps,
+  ) {}
+
+  get active(): number {
+    return this.running.size;
+  }
+
+  /** Something may have become visible: receive if a slot is free. */
+  wake(): void {
+    this.maybeMore = true;
+    void this.pump();
+  }
+
+  private async pump(): Promise<void> {
+    if (this.fetching || this.stopping || !this.maybeMore) return;
+    const free = this.task.settings.concurrency - this.running.size;
+    if (free <= 0) return;
+    this.fetching = true;
+    this.maybeMore = false;
+    let got: ReceivedMessage[] = [];
+    try {
+      got = await this.deps.driver.receive({
+        name: this.task.name,
+        limit: free,
+        lockDurationMs: this.task.settings.lockDurationMs,
+        workerId: this.deps.workerId,
+        now: this.deps.clock.now(),
+      });
+    } catch (err) {
+      this.deps.log.error({ err, task: this.task.name }, 'receive failed; retrying on the next poll');
+    } finally {
+      this.fetching = false;
+    }
+    if (got.length === free) this.maybeMore = true;
+    for (const m of got) this.startExecution(m);
+    if (this.maybeMore && !this.stopping) setImmediate(() => void this.pump());
+  }
+
+  private startExecution(m: ReceivedMessage): void {
+    const ac = new AbortController();
+    const done = this.execute(m, ac).finally(() => {
+      this.running.delete(m.id);
+      if (!this.stopping) void this.pump();
+    });
+    this.running.set(m.id, { ac, done });
+  }
+
+  private async execute(m: ReceivedMessage, ac: AbortController): Promise<void> {
+    const { clock, settler, driver } = this.deps;
+    const s = this.task.settings;
+    const startedAt = clock.now();
+    const log = this.deps.log.child({ task: m.name, messageId: m.id, deliveryCount: m.deliveryCount });
+    let lockLost = false;
+    const timeout = clock.setTimeout(() => ac.abort(new TimeoutError(s.timeoutMs)), s.timeoutMs);
+    // Renew at half the lock duration: one missed renewal still leaves half a lock of slack.
+    let renewTimer: unknown;
+    const renew = () => {
+      renewTimer = clock.setTimeout(
+        async () => {
+          try {
+            await driver.renewLock({
+              id: m.id,
+              lockToken: m.lockToken,
+              lockDurationMs: s.lockDurationMs,
+              now: clock.now(),
+            });
+            if (!ac.signal.aborted) renew();
+          } catch (err) {
+            if (isTaskbusError(err, 'LOCK_LOST')) {
+              lockLost = true;
+              ac.abort(err);
+            } else {
+              log.warn({ err }, 'lock renewal failed; retrying');
+              if (!ac.signal.aborted) renew();
+            }
+          }
+        },
+        Math.max(1, Math.floor(s.lockDurationMs / 2)),
+      );
+    };
+    renew();
+    this.deps.hooks.onStart?.(m, startedAt);
+
+    const ctx: TaskContext = {
+      id: m.id,
+      name: m.name,
+      deliveryCount: m.deliveryCount,
+      enqueuedAt: new Date(m.enqueuedAt),
+      signal: ac.signal,
+      log: {
+        debug: (msg, f) => log.debug(f ?? {}, msg),
+        info: (msg, f) => log.info(f ?? {}, msg),
+        warn: (msg, f) => log.warn(f ?? {}, msg),
+        error: (msg, f) => log.error(f ?? {}, msg),
+      },
+      progress: (value: Json) =>
+        driver.setProgress({ id: m.id, lockToken: m.lockToken, progress: value, now: clock.now() }),
+      deadLetter: (reason: string, description = '') => {
+        throw new DeadLetterSignal(String(reason), String(description));
+      },
+      enqueue: this.deps.enqueue,
+    };
+
+    let settlement: Settlement;
+    try {
+      const result = await raceAbort(
+        Promise.resolve().then(() => this.task.handler(decodeBody(m.body), ctx)),
+        ac.signal,
+      );
+      const endedAt = clock.now();
+      settlement = {
+        kind: 'complete',
+        id: m.id,
+        lockToken: m.lockToken,
+        result: toJson(result),
+        attempt: { startedAt, endedAt, worker: this.deps.workerId, error: null },
+      };
+    } catch (thrown) {
+      const endedAt = clock.now();
+      const error = toAttemptError(thrown);
+      const attempt = { startedAt, endedAt, worker: this.deps.workerId, error };
+      if (thrown instanceof ShutdownError) {
+        // Shutdown is not the handler's failure: visible again at once, never dead-lettered here.
+        settlement = { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: endedAt, attempt };
+      } else {
+        const outcome = decideFailure({
+          deliveryCount: m.deliveryCount,
+          maxDeliveryCount: s.maxDeliveryCount,
+          backoff: s.backoff,
+          error,
+          now: endedAt,
+          random: this.deps.random,
+          deadLetter:
+            thrown instanceof DeadLetterSignal
+              ? { reason: thrown.reason, description: thrown.description }
+              : undefined,
+        });
+        settlement =
+          outcome.kind === 'retry'
+            ? { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: outcome.visibleAt, attempt }
+            : {
+                kind: 'deadletter',
+                id: m.id,
+                lockToken: m.lockToken,
+                reason: outcome.reason,
+                description: outcome.description,
+                attempt,
+              };
+        if (settlement.kind === 'deadletter')
+          log.warn({ reason: outcome.kind === 'deadletter' && outcome.reason, err: error }, 'dead-lettered');
+        else
+          log.info(
+            { err: error, retryAt: new Date(outcome.kind === 'retry' ? outcome.visibleAt : 0).toISOString() },
+            'attempt failed; will retry',
+          );
+      }
+    } finally {
+      clock.clearTimeout(timeout);
+      clock.clearTimeout(renewTimer);
+    }
+    if (!ac.signal.aborted) ac.abort(new Error('attempt finished'));
+    if (lockLost) {
+      // Another worker may hold the message now; the rescuer records this delivery.
+      log.warn('lock lost while the handler ran; not settling');
+      return;
+    }
+    const outcome = await settler.settle(settlement);
+    if (outcome === 'lockLost') log.warn('lock lost before settling; the message will be redelivered');
+    this.deps.hooks.onSettled?.({
+      name: m.name,
+      id: m.id,
+      kind: settlement.kind,
+      durationMs: settlement.attempt.endedAt - startedAt,
+      deliveryCount: m.deliveryCount,
+    });
+  }
+
+  /** Stops receiving; waits up to `graceMs` for running handlers, then aborts the rest. */
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    if (this.running.size === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), graceMs);
+    });
+    const first = await Promise.race([all().then(() => 'done' as const), graceOver]);
+    clearTimeout(timer);
+    if (first === 'timeout') {
+      for (const r of this.running.values()) r.ac.abort(new ShutdownError());
+      await all();
+    }
+  }
+}
+
+/** Resolves or rejects with the handler, or rejects with the signal's reason when it aborts. */
+function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+function toJson(result: unknown): Json {
+  if (result === undefined) return null;
+  if (Buffer.isBuffer(result)) return { type: 'Buffer', base64: result.toString('base64') };
+  return JSON.parse(JSON.stringify(result)) as Json;
+}

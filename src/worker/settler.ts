@@ -1,0 +1,69 @@
+import type { Clock } from '../clock.ts';
+import type { Settlement, SettleOutcome, StorageDriver } from '../storage/driver.ts';
+
+/**
+ * Batches settlements: every settle requested in one event-loop turn goes to the driver in one
+ * call (one transaction, one round trip on PostgreSQL). Each promise resolves after the batch
+ * committed. At concurrency 50 this turns ~50 commits into a handful.
+ */
+export class Settler {
+  private queue: { s: Settlement; resolve: (o: SettleOutcome) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+  private inflight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly driver: StorageDriver,
+    private readonly clock: Clock,
+    private readonly maxBatch = 500,
+  ) {}
+
+  settle(s: Settlement): Promise<SettleOutcome> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ s, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      const p = this.settleWithRetry(batch).finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+    }
+  }
+
+  /**
+   * A settle that fails on a storage error (connection lost) is retried with backoff for up to
+   * ~30 s: the lock may expire meanwhile, in which case the message is redelivered (at least once).
+   */
+  private async settleWithRetry(batch: typeof this.queue): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const outcomes = await this.driver.settle({
+          settlements: batch.map((b) => b.s),
+          now: this.clock.now(),
+        });
+        for (const [i, b] of batch.entries()) b.resolve(outcomes[i]);
+        return;
+      } catch (err) {
+        if (attempt >= 8) {
+          for (const b of batch) b.reject(err);
+          return;
+        }
+        await new Promise((r) => setTimeout(r, Math.min(5000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+
+  /** Resolves when every requested settlement has been written. */
+  async drain(): Promise<void> {
+    while (this.queue.length || this.inflight.size || this.scheduled) {
+      if (this.scheduled || this.queue.length) this.flush();
+      await Promise.all([...this.inflight]);
+    }
+  }
+}
