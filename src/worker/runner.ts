@@ -236,6 +236,8 @@ export class TaskRunner {
       return;
     }
     const outcome = await settler.settle(settlement);
+    // An immediate retry (backoff 'none', shutdown) is visible now: look again without a poll.
+    if (settlement.kind === 'abandon' && settlement.visibleAt <= clock.now()) this.maybeMore = true;
     if (outcome === 'lockLost') log.warn('lock lost before settling; the message will be redelivered');
     this.deps.hooks.onSettled?.({
       name: m.name,

@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'node:test';
+import pino from 'pino';
+import { ManualClock } from '../../src/clock.ts';
+import { createTaskbus, type Taskbus, type TaskbusOptions } from '../../src/taskbus.ts';
+import type { TaskExport } from '../../src/tasks/define.ts';
+import { settle, waitFor } from '../support/wait.ts';
+
+const open: Taskbus[] = [];
+async function bus(tasks: Record<string, TaskExport>, o: Partial<TaskbusOptions> = {}) {
+  const tb = await createTaskbus({ tasks, db: ':memory:', logger: pino({ level: 'silent' }), ...o });
+  open.push(tb);
+  return tb;
+}
+afterEach(async () => {
+  for (const tb of open.splice(0)) await tb.close(100);
+});
+
+const done = (tb: Taskbus, id: string, state = 'completed') =>
+  waitFor(async () => {
+    const m = await tb.getTask(id);
+    return m?.state === state ? m : null;
+  }, `${id} ${state}`);
+
+describe('worker', () => {
+  it('complete › stores the handler result and one successful attempt', async () => {
+    const tb = await bus({ add: async (b: { a: number; b: number }) => ({ sum: b.a + b.b }) });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('add', { a: 2, b: 3 });
+    const m = await done(tb, id);
+    assert.deepEqual(m.result, { sum: 5 });
+    assert.equal(m.attempts.length, 1);
+    assert.equal(m.attempts[0].error, null);
+  });
+
+  it('retry › a throwing handler is dead-lettered after maxDeliveryCount with every error and stack', async () => {
+    let calls = 0;
+    const tb = await bus({
+      flaky: {
+        handler: async () => {
+          calls++;
+          throw new TypeError(`failure ${calls}`);
+        },
+        maxDeliveryCount: 3,
+        backoff: { type: 'none' },
+      },
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('flaky', {});
+    const m = await done(tb, id, 'deadlettered');
+    assert.equal(calls, 3);
+    assert.equal(m.deadLetterReason, 'MaxDeliveryCountExceeded');
+    assert.equal(m.deadLetterErrorDescription, 'TypeError: failure 3');
+    assert.deepEqual(
+      m.attempts.map((a) => [a.number, a.error?.name, a.error?.message]),
+      [
+        [1, 'TypeError', 'failure 1'],
+        [2, 'TypeError', 'failure 2'],
+        [3, 'TypeError', 'failure 3'],
+      ],
+    );
+    assert.match(m.attempts[0].error!.stack!, /TypeError: failure 1\n\s+at /);
+  });
+
+  it('retry › waits out the configured backoff on the injected clock', async () => {
+    const clock = new ManualClock();
+    let calls = 0;
+    const tb = await bus(
+      {
+        slow: {
+          handler: async () => {
+            calls++;
+            if (calls < 3) throw new Error('not yet');
+            return 'ok';
+          },
+          backoff: { type: 'exponential', delayMs: 1000, jitter: false },
+        },
+      },
+      { clock },
+    );
+    const worker = await tb.startWorkers();
+    const { id } = await tb.enqueue('slow', null);
+    await waitFor(() => calls === 1, 'first delivery');
+    await waitFor(async () => (await tb.getTask(id))?.attempts.length === 1, 'first attempt recorded');
+    const m1 = await tb.getTask(id);
+    assert.equal(m1!.state, 'scheduled');
+    assert.equal(m1!.visibleAt, clock.now() + 1000, 'exponential: delayMs × 2^0');
+    clock.advance(999);
+    worker.wake();
+    await settle();
+    assert.equal(calls, 1, 'not redelivered before the backoff elapsed');
+    clock.advance(1);
+    worker.wake();
+    await waitFor(() => calls === 2, 'second delivery');
+    await waitFor(async () => (await tb.getTask(id))?.attempts.length === 2, 'second attempt recorded');
+    assert.equal((await tb.getTask(id))!.visibleAt, clock.now() + 2000, 'exponential: delayMs × 2^1');
+    clock.advance(2000);
+    worker.wake();
+    const m = await done(tb, id);
+    assert.equal(m.result, 'ok');
+  });
+
+  it('timeout › aborts ctx.signal and fails the attempt with TimeoutError', async () => {
+    let reason: unknown;
+    const tb = await bus({
+      hang: {
+        handler: (_b, ctx) =>
+          new Promise((_r, reject) => {
+            ctx.signal.addEventListener('abort', () => {
+              reason = ctx.signal.reason;
+              reject(ctx.signal.reason);
+            });
+          }),
+        timeoutMs: 30,
+        maxDeliveryCount: 1,
+      },
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('hang', null);
+    const m = await done(tb, id, 'deadlettered');
+    assert.equal((reason as Error).name, 'TimeoutError');
+    assert.equal(m.attempts[0].error!.name, 'TimeoutError');
+  });
+
+  it('ctx.deadLetter › dead-letters at once with the given reason, no retries', async () => {
+    let calls = 0;
+    const tb = await bus({
+      reject: (_b, ctx) => {
+        calls++;
+        ctx.deadLetter('InvalidInvoice', 'customer id is missing');
+      },
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('reject', {});
+    const m = await done(tb, id, 'deadlettered');
+    assert.equal(calls, 1);
+    assert.equal(m.deadLetterReason, 'InvalidInvoice');
+    assert.equal(m.deadLetterErrorDescription, 'customer id is missing');
+  });
+
+  it('ctx.enqueue and ctx.progress › a follow-up task runs and progress is stored', async () => {
+    const tb = await bus({
+      parent: async (_b, ctx) => {
+        await ctx.progress({ step: 1 });
+        const child = await ctx.enqueue('child', { from: ctx.id });
+        return { child: child.id };
+      },
+      child: async (b: { from: string }) => ({ parent: b.from }),
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('parent', null);
+    const p = await done(tb, id);
+    assert.deepEqual(p.progress, { step: 1 });
+    const c = await done(tb, (p.result as { child: string }).child);
+    assert.deepEqual(c.result, { parent: id });
+  });
+
+  it('concurrency › never runs more handlers of a task at once than its setting', async () => {
+    let running = 0;
+    let peak = 0;
+    const tb = await bus({
+      busy: {
+        handler: async () => {
+          running++;
+          peak = Math.max(peak, running);
+          await new Promise((r) => setTimeout(r, 5));
+          running--;
+        },
+        concurrency: 3,
+      },
+    });
+    await tb.startWorkers();
+    const ids = await tb.enqueueMany(
+      'busy',
+      Array.from({ length: 20 }, (_, i) => i),
+    );
+    for (const r of ids) await done(tb, r.id);
+    assert.equal(peak, 3);
+  });
+
+  it('lock renewal › a handler running past lockDurationMs keeps its lock', async () => {
+    const tb = await bus(
+      {
+        long: {
+          handler: async () => {
+            await new Promise((r) => setTimeout(r, 250));
+            return 'done';
+          },
+          lockDurationMs: 80,
+        },
+      },
+      { worker: { rescueIntervalMs: 20 } },
+    );
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('long', null);
+    const m = await done(tb, id);
+    assert.equal(m.deliveryCount, 1);
+    assert.equal(m.attempts.length, 1);
+  });
+
+  it('shutdown › lets running handlers finish within the grace period', async () => {
+    const tb = await bus({ quick: async () => new Promise((r) => setTimeout(() => r('finished'), 30)) });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('quick', null);
+    await waitFor(async () => (await tb.getTask(id))?.state === 'running', 'running');
+    await tb.stopWorkers(5000);
+    const m = await tb.getTask(id);
+    assert.equal(m!.state, 'completed');
+    assert.equal(m!.result, 'finished');
+  });
+
+  it('shutdown › abandons handlers still running after the grace period, and nothing is lost', async () => {
+    let first = true;
+    const tb = await bus({
+      stuck: async (_b, ctx) => {
+        if (!first) return 'second run';
+        first = false;
+        await new Promise((r) => ctx.signal.addEventListener('abort', r));
+        throw ctx.signal.reason;
+      },
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('stuck', null);
+    await waitFor(async () => (await tb.getTask(id))?.state === 'running', 'running');
+    await tb.stopWorkers(20);
+    const m = await tb.getTask(id);
+    assert.equal(m!.state, 'queued', 'visible again at once');
+    assert.equal(m!.attempts[0].error!.name, 'ShutdownError');
+    await tb.startWorkers();
+    const again = await done(tb, id);
+    assert.equal(again.result, 'second run');
+  });
+
+  it('ttl › a message not started within ttlMs is dead-lettered as TTLExpiredException', async () => {
+    const clock = new ManualClock();
+    const tb = await bus({ later: { handler: async () => 'ran', ttlMs: 500 } }, { clock });
+    const { id } = await tb.enqueue('later', null, { delayMs: 1000 });
+    const worker = await tb.startWorkers();
+    clock.advance(1000);
+    await worker.rescuePass();
+    const m = await tb.getTask(id);
+    assert.equal(m!.state, 'deadlettered');
+    assert.equal(m!.deadLetterReason, 'TTLExpiredException');
+  });
+});
