@@ -1,0 +1,61 @@
+// Fresh storage for every measured run, so no run inherits another's rows, dead
+// tuples, Redis keys or warmed caches.
+
+import pg from 'pg';
+import { Redis } from 'ioredis';
+import { PG_ADMIN_URL, PG_BENCH_DB, REDIS } from './settings.mjs';
+
+// Dropping and recreating a whole database (rather than a schema) clears every
+// peer's tables, functions and LISTEN channels at once, and leaves the `test`
+// database that the product's own tests use alone. WITH (FORCE) ends stray
+// sessions from a run that crashed (PostgreSQL 13+).
+export async function recreatePgDatabase() {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    await client.query(`DROP DATABASE IF EXISTS ${PG_BENCH_DB} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${PG_BENCH_DB}`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function pgAvailable() {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return null;
+  } catch (err) {
+    return `PostgreSQL not reachable at ${PG_ADMIN_URL}: ${err.message}`;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
+export function redisClient(extra = {}) {
+  return new Redis({ ...REDIS, lazyConnect: true, maxRetriesPerRequest: 1, ...extra });
+}
+
+export async function flushRedis() {
+  const redis = redisClient();
+  try {
+    await redis.connect();
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function redisAvailable() {
+  const redis = redisClient({ retryStrategy: () => null, connectTimeout: 2000 });
+  try {
+    await redis.connect();
+    await redis.ping();
+    return null;
+  } catch (err) {
+    return `Redis not reachable at ${REDIS.host}:${REDIS.port}: ${err.message}`;
+  } finally {
+    redis.disconnect();
+  }
+}

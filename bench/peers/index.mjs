@@ -1,0 +1,30 @@
+// Every system under test, in the order the harness runs them. Each one is
+//
+//   { id, label, kind: 'taskbus' | 'peer',
+//     unavailable(): Promise<string | null>   why it cannot run here, or null
+//     reset(): Promise<void>                  fresh storage for one measured run
+//     connect({ deliveries }): Promise<Client>
+//     unsupported?: { [workload]: reason }    workloads it cannot express
+//     startHttp?(): Promise<{ url, headers, stop }>  its own HTTP server, if any }
+//
+// and a Client is
+//
+//   { enqueue(body), enqueueMany(bodies),
+//     work({ concurrency, mode: 'noop' | 'throw', onStart(body) })  starts a worker
+//     starts(): number               handler calls so far
+//     pending(): Promise<number>     messages neither completed nor dead
+//     seedRetained(n)                n finished (completed + dead) messages
+//     close() }
+
+import { bullmq } from './bullmq.mjs';
+import { graphile } from './graphile.mjs';
+import { pgboss } from './pgboss.mjs';
+import { taskbusPostgres, taskbusSqlite } from './taskbus.mjs';
+
+export const systems = [taskbusSqlite, taskbusPostgres, bullmq, pgboss, graphile];
+
+export function getSystem(id) {
+  const system = systems.find((s) => s.id === id);
+  if (!system) throw new Error(`unknown system '${id}'`);
+  return system;
+}

@@ -1,0 +1,65 @@
+// Growth: does processing slow down when the store keeps a long history? The
+// same drain as the processing workload (concurrency 10), on an empty store and
+// on one holding R retained tasks, half completed and half dead (graphile-worker
+// deletes completed jobs, so it holds R dead ones).
+//
+// Seeding a million tasks takes tens of seconds, so it is done once per system
+// and the retained runs follow one another on that store (each adds only N more
+// finished tasks to R). That is why this case runs system by system instead of
+// interleaving systems within each run like the others.
+
+import { nowMs } from '../lib/util.mjs';
+import { drain, enqueueAll } from './drain.mjs';
+
+export function growthCases(settings) {
+  const { retained, tasks, capSeconds, concurrency } = settings.growth;
+  const once = (client) => drain(client, { tasks, concurrency, capSeconds });
+  return [
+    {
+      id: 'growth-empty',
+      title: `Growth baseline: process ${tasks} no-op tasks, empty store`,
+      unit: 'tasks/s',
+      metric: 'throughput',
+      measure: async (system) => {
+        await system.reset();
+        const client = await system.connect();
+        try {
+          await enqueueAll(client, tasks);
+          return await once(client);
+        } finally {
+          await client.close();
+        }
+      },
+    },
+    {
+      id: 'growth-retained',
+      title: `Growth: the same with ${retained.toLocaleString('en-US')} finished tasks retained`,
+      unit: 'tasks/s',
+      metric: 'throughput',
+      systemFirst: true,
+      measure: async (system, run) => {
+        let seedSeconds;
+        if (run === 0) {
+          await system.reset();
+          const seeder = await system.connect();
+          const t = nowMs();
+          try {
+            await seeder.seedRetained(retained);
+          } finally {
+            await seeder.close();
+          }
+          seedSeconds = (nowMs() - t) / 1000;
+        }
+        const client = await system.connect();
+        try {
+          // Fresh ids per run so they never collide with earlier runs' tasks.
+          await enqueueAll(client, tasks, retained + run * tasks);
+          const result = await once(client);
+          return seedSeconds === undefined ? result : { ...result, seedSeconds };
+        } finally {
+          await client.close();
+        }
+      },
+    },
+  ];
+}
