@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import pino, { type Logger } from 'pino';
 import { type Clock, systemClock } from './clock.ts';
+import { DEFAULT_SETTINGS, TASK_NAME_PATTERN } from './core/settings.ts';
 import { TaskbusError } from './errors.ts';
 import { newId } from './id.ts';
 import { jsonBody } from './storage/common.ts';
@@ -27,6 +28,11 @@ export interface TaskbusOptions extends OpenOptions {
   logger?: Logger;
   /** Completed messages are kept this long (default 7 days). */
   completedRetentionMs?: number;
+  /**
+   * Accept enqueues and admin calls for task names this process has no file for (a producer
+   * or the CLI); their settings are the defaults. Workers still run only loaded tasks.
+   */
+  acceptUnknownTasks?: boolean;
   /** Worker tuning: see WorkerOptions. */
   worker?: Pick<WorkerOptions, 'pollIntervalMs' | 'rescueIntervalMs' | 'maintenanceIntervalMs' | 'workerId'>;
 }
@@ -51,6 +57,7 @@ export interface TaskbusEvents {
  */
 export class Taskbus extends EventEmitter<TaskbusEvents> {
   readonly tasks: ReadonlyMap<string, LoadedTask>;
+  private readonly taskMap: Map<string, LoadedTask>;
   readonly driver: StorageDriver;
   readonly clock: Clock;
   readonly log: Logger;
@@ -60,17 +67,32 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
   constructor(driver: StorageDriver, tasks: LoadedTask[], options: TaskbusOptions) {
     super();
     this.driver = driver;
-    this.tasks = new Map(tasks.map((t) => [t.name, t]));
+    this.taskMap = new Map(tasks.map((t) => [t.name, t]));
+    this.tasks = this.taskMap;
     this.clock = options.clock ?? systemClock;
     this.log = options.logger ?? pino({ level: process.env.TASKBUS_LOG_LEVEL ?? 'info' });
     this.options = options;
   }
 
+  /**
+   * Adds an internal task (name starting with `$`, e.g. dead-letter rule actions) before the
+   * workers start. Internal tasks have no HTTP endpoint.
+   */
+  addInternalTask(task: LoadedTask): void {
+    if (!task.name.startsWith('$'))
+      throw new TaskbusError('INVALID_TASK', `internal task names start with $: '${task.name}'`);
+    if (this.worker) throw new TaskbusError('INVALID_STATE', 'add internal tasks before the workers start');
+    this.taskMap.set(task.name, task);
+  }
+
   /** The task, or a TASK_NOT_FOUND error. Internal tasks (`$…`) are reachable too. */
   task(name: string): LoadedTask {
     const t = this.tasks.get(name);
-    if (!t) throw new TaskbusError('TASK_NOT_FOUND', `no task named '${name}'`);
-    return t;
+    if (t) return t;
+    if (this.options.acceptUnknownTasks && TASK_NAME_PATTERN.test(name)) {
+      return { name, handler: () => undefined, settings: DEFAULT_SETTINGS, description: null, file: null };
+    }
+    throw new TaskbusError('TASK_NOT_FOUND', `no task named '${name}'`);
   }
 
   /** Enqueues one task. Resolves once the message is committed to storage. */

@@ -1,0 +1,139 @@
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import pino from 'pino';
+import { loadConfigFile, type TaskbusConfig } from './config/config.ts';
+import { buildApp } from './http/app.ts';
+import { KeyStore } from './http/auth/keys.ts';
+import { createTaskbus, type Taskbus } from './taskbus.ts';
+
+export type ServerMode = 'all' | 'api' | 'worker';
+
+export interface ServerFlags {
+  tasks?: string;
+  port?: number;
+  host?: string;
+  db?: string;
+  config?: string;
+}
+
+export interface RunningServer {
+  tb: Taskbus;
+  app: FastifyInstance | null;
+  /** The port listened on (useful with port 0). */
+  port: number | null;
+  config: TaskbusConfig;
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Optional additions to the HTTP app and the runtime, registered by other modules. */
+export type ServerExtension = (ctx: { tb: Taskbus; config: TaskbusConfig; mode: ServerMode; log: Logger }) =>
+  | void
+  | {
+      plugin?: (app: FastifyInstance) => void | Promise<void>;
+      start?: () => Promise<void> | void;
+      stop?: () => Promise<void> | void;
+    }
+  | Promise<void | {
+      plugin?: (app: FastifyInstance) => void | Promise<void>;
+      start?: () => Promise<void> | void;
+      stop?: () => Promise<void> | void;
+    }>;
+const extensions: ServerExtension[] = [];
+export function registerServerExtension(e: ServerExtension): void {
+  extensions.push(e);
+}
+
+/**
+ * The composition root: config → storage → migrations → tasks → keys → HTTP app and/or
+ * workers. `mode` 'all' runs both (the embedded default); 'api' and 'worker' run one half.
+ */
+export async function startServer(
+  mode: ServerMode,
+  flags: ServerFlags,
+  env: NodeJS.ProcessEnv = process.env,
+  out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
+): Promise<RunningServer> {
+  const { config } = await loadConfigFile(process.cwd(), flags.config ?? env.TASKBUS_CONFIG);
+  const log: Logger = pino({
+    level: env.TASKBUS_LOG_LEVEL ?? 'info',
+    ...(process.stdout.isTTY && !env.TASKBUS_LOG_JSON ? { transport: { target: 'pino-pretty' } } : {}),
+  });
+  const db = flags.db ?? env.TASKBUS_DATABASE_URL ?? config.db ?? './taskbus.db';
+  const tasksDir = flags.tasks ?? config.tasks ?? './tasks';
+  const tb = await createTaskbus({
+    tasks: tasksDir,
+    db,
+    logger: log,
+    synchronous: config.synchronous,
+    completedRetentionMs: config.retentionMs,
+  });
+  let ready = false;
+  const stops: (() => Promise<void> | void)[] = [];
+  const plugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
+  const starts: (() => Promise<void> | void)[] = [];
+  try {
+    if (!tb.driver.capabilities.multiHost && mode !== 'all') {
+      log.info(
+        `${tb.driver.kind} is single-host: run 'taskbus api' and 'taskbus worker' on this machine only; use PostgreSQL across machines`,
+      );
+    }
+    for (const e of extensions) {
+      const r = await e({ tb, config, mode, log });
+      if (r?.plugin) plugins.push(r.plugin);
+      if (r?.start) starts.push(r.start);
+      if (r?.stop) stops.push(r.stop);
+    }
+    let app: FastifyInstance | null = null;
+    let port: number | null = null;
+    if (mode !== 'worker') {
+      const keys = new KeyStore(tb.driver, tb.clock);
+      const { generated } = await keys.init(env.TASKBUS_MASTER_KEY);
+      if (generated) {
+        out(`Master key (shown once; store it now, it is kept only hashed): ${generated}`);
+      }
+      app = await buildApp({
+        tb,
+        keys,
+        bodyLimit: config.bodyLimit,
+        ready: () => ready,
+        logger: log,
+        plugins,
+      });
+      const listenPort = flags.port ?? (env.PORT ? Number(env.PORT) : undefined) ?? config.port ?? 7071;
+      const host = flags.host ?? config.host ?? '127.0.0.1';
+      await app.listen({ port: listenPort, host });
+      const addr = app.server.address();
+      port = typeof addr === 'object' && addr ? addr.port : listenPort;
+    }
+    if (mode !== 'api') await tb.startWorkers();
+    for (const s of starts) await s();
+    ready = true;
+    const names = [...tb.tasks.keys()].filter((n) => !n.startsWith('$'));
+    log.info(
+      { mode, db: redact(db), tasks: names, port },
+      `taskbus ${mode} ready${port ? ` on http://${flags.host ?? config.host ?? '127.0.0.1'}:${port}` : ''}`,
+    );
+    let stopping: Promise<void> | null = null;
+    return {
+      tb,
+      app,
+      port,
+      config,
+      stop: (graceMs = 10_000) =>
+        (stopping ??= (async () => {
+          ready = false;
+          await app?.close();
+          for (const s of stops) await s();
+          await tb.close(graceMs);
+        })()),
+    };
+  } catch (err) {
+    await tb.close(0).catch(() => {});
+    throw err;
+  }
+}
+
+/** Hides a password in a database URL for logs. */
+export function redact(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@]*@/, '$1***@');
+}

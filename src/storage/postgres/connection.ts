@@ -1,0 +1,114 @@
+/**
+ * Connection plumbing for the PostgreSQL driver: configuration (schema from options or the URL),
+ * type parsing, and the mapping of pg errors to registry errors. No SQL here.
+ */
+import pg from 'pg';
+import { TaskbusError } from '../../errors.ts';
+
+/** What the driver needs of a pg client, pool or application transaction. */
+export interface Queryable {
+  query(config: { text: string; values?: unknown[]; name?: string }): Promise<{
+    rows: any[];
+    rowCount: number | null;
+  }>;
+}
+
+/** A schema name we can put in SQL and in a notification channel (63 bytes at most, with a suffix). */
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+
+/**
+ * The schema and the connection string pg should see. The schema comes from the option, else
+ * from a `schema` query parameter of the URL (so `--db postgres://…/app?schema=jobs` works from
+ * the CLI), else 'taskbus'. The parameter is removed before pg parses the URL.
+ */
+export function resolveSchema(connectionString: string, schema?: string): { schema: string; url: string } {
+  let fromUrl: string | undefined;
+  let url = connectionString;
+  const q = connectionString.indexOf('?');
+  if (q >= 0) {
+    const params = new URLSearchParams(connectionString.slice(q + 1));
+    fromUrl = params.get('schema') ?? undefined;
+    if (params.has('schema')) {
+      const rest = connectionString
+        .slice(q + 1)
+        .split('&')
+        .filter((kv) => kv.split('=')[0] !== 'schema');
+      url = connectionString.slice(0, q) + (rest.length ? `?${rest.join('&')}` : '');
+    }
+  }
+  const chosen = schema ?? fromUrl ?? 'taskbus';
+  if (!SCHEMA_NAME.test(chosen)) {
+    throw new TaskbusError(
+      'INVALID_CONFIG',
+      `PostgreSQL schema '${chosen}' is not valid: use lower-case letters, digits and _ (at most 48)`,
+    );
+  }
+  return { schema: chosen, url };
+}
+
+/**
+ * bigint (int8) columns and count(*) arrive as numbers: every time is epoch ms, far below 2^53,
+ * and counts are too. pg's default is a string.
+ */
+export const typeParsers = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === pg.types.builtins.INT8 && format !== 'binary'
+      ? (v: string) => Number(v)
+      : (pg.types.getTypeParser as any)(oid, format)) as any,
+};
+
+/** Base configuration for every connection the driver opens. */
+export function clientConfig(url: string): pg.ClientConfig {
+  return {
+    connectionString: url,
+    // The URL may override it; it lets an operator tell Taskbus sessions apart in pg_stat_activity.
+    application_name: 'taskbus',
+    types: typeParsers,
+    // Fail a connect after 10 s instead of hanging while the server is down.
+    connectionTimeoutMillis: 10_000,
+    // A peer that vanished (failover, cable) is noticed by TCP keepalive, not only on next use.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  };
+}
+
+/** SQLSTATE classes and socket errors meaning "the database is not reachable right now". */
+const UNAVAILABLE_STATES = /^(08|53|57P0[1-4]|40001|40P01)/;
+const SOCKET_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+const UNAVAILABLE_MESSAGES =
+  /Connection terminated|connection error|timeout exceeded when trying to connect|Cannot use a pool after calling end|Client was closed|not queryable/i;
+
+/** True when the error means the connection (or the server) went away: retry later. */
+export function isConnectionError(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown } | null;
+  if (!e || typeof e !== 'object') return false;
+  const code = typeof e.code === 'string' ? e.code : '';
+  if (UNAVAILABLE_STATES.test(code) || SOCKET_CODES.has(code)) return true;
+  return typeof e.message === 'string' && UNAVAILABLE_MESSAGES.test(e.message);
+}
+
+/**
+ * Registry errors for anything pg throws: STORAGE_UNAVAILABLE when the database cannot be
+ * reached (nothing was stored, retry later), INTERNAL for a statement that failed (a bug or a
+ * constraint, with the SQLSTATE in the message).
+ */
+export function storageError(err: unknown): TaskbusError {
+  if (err instanceof TaskbusError) return err;
+  const message = (err as Error)?.message ?? String(err);
+  if (isConnectionError(err)) {
+    return new TaskbusError('STORAGE_UNAVAILABLE', `PostgreSQL is unavailable: ${message}`, { cause: err });
+  }
+  const code = (err as { code?: string })?.code;
+  return new TaskbusError('INTERNAL', `PostgreSQL statement failed: ${message}${code ? ` (${code})` : ''}`, {
+    cause: err,
+  });
+}

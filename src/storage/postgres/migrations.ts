@@ -1,0 +1,107 @@
+/**
+ * PostgreSQL schema, as numbered append-only migrations with the same numbering as the SQLite
+ * driver (version 1 is the whole initial schema). Never edit a released migration: add one.
+ * Each migration is a function of the quoted schema name, so one database can hold several
+ * Taskbus installations (and every test its own schema).
+ *
+ * Stored states, as in SQLite: 'ready' (waiting; scheduled until visible_at), 'locked'
+ * (delivered; running until locked_until), 'completed', 'deadlettered'. Times are bigint epoch
+ * milliseconds written by the application (`now`), never the database clock.
+ *
+ * Partial indexes keep the hot paths independent of retained history: with 5 million completed
+ * rows and 1,000 waiting, receive walks `messages_ready` (1,000 entries), not the table.
+ * `id` and `name` use the "C" collation: UUIDv7 ids then sort bytewise in creation order
+ * whatever the database's locale, and comparisons skip the locale machinery.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: (schema: string) => string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'messages',
+    sql: (s) => `
+-- A queue table churns: every delivery rewrites its row. Vacuum after 2% of the rows changed
+-- (default 20%) so dead index entries do not pile up in messages_ready when millions of
+-- completed rows are retained.
+CREATE TABLE ${s}.messages (
+  id text COLLATE "C" PRIMARY KEY,
+  name text COLLATE "C" NOT NULL,
+  state text NOT NULL CHECK (state IN ('ready', 'locked', 'completed', 'deadlettered')),
+  body text,
+  body_bytes bytea,
+  content_type text,
+  delivery_count integer NOT NULL DEFAULT 0,
+  attempt_count integer NOT NULL DEFAULT 0,
+  enqueued_at bigint NOT NULL,
+  visible_at bigint NOT NULL,
+  expires_at bigint,
+  lock_token text,
+  locked_at bigint,
+  locked_until bigint,
+  locked_by text,
+  completed_at bigint,
+  result text,
+  progress text,
+  dead_letter_reason text,
+  dead_letter_description text,
+  deadlettered_at bigint,
+  idempotency_key text,
+  traceparent text,
+  -- JSON bodies are text (readable in psql, key order kept); other bodies are bytes + type.
+  CHECK ((content_type IS NULL AND body_bytes IS NULL) OR (content_type IS NOT NULL AND body IS NULL))
+) WITH (autovacuum_vacuum_scale_factor = 0.02, autovacuum_analyze_scale_factor = 0.02);
+CREATE INDEX messages_ready ON ${s}.messages (name, visible_at, id) WHERE state = 'ready';
+CREATE INDEX messages_locked ON ${s}.messages (locked_until) WHERE state = 'locked';
+CREATE INDEX messages_ttl ON ${s}.messages (expires_at) WHERE state = 'ready' AND expires_at IS NOT NULL;
+CREATE INDEX messages_completed ON ${s}.messages (completed_at) WHERE state = 'completed';
+CREATE INDEX messages_browse ON ${s}.messages (name, state, enqueued_at, id);
+
+CREATE TABLE ${s}.attempts (
+  message_id text COLLATE "C" NOT NULL,
+  number integer NOT NULL,
+  started_at bigint NOT NULL,
+  ended_at bigint NOT NULL,
+  worker text,
+  error text,
+  PRIMARY KEY (message_id, number)
+);
+
+CREATE TABLE ${s}.history (
+  seq bigserial PRIMARY KEY,
+  message_id text COLLATE "C" NOT NULL,
+  at bigint NOT NULL,
+  type text NOT NULL,
+  data text NOT NULL
+);
+CREATE INDEX history_message ON ${s}.history (message_id, seq);
+
+CREATE TABLE ${s}.idempotency (
+  name text COLLATE "C" NOT NULL,
+  key text NOT NULL,
+  message_id text NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (name, key)
+);
+CREATE INDEX idempotency_created ON ${s}.idempotency (created_at);
+
+CREATE TABLE ${s}.settings (key text PRIMARY KEY, value text NOT NULL);
+
+CREATE TABLE ${s}.api_keys (
+  id text PRIMARY KEY,
+  label text NOT NULL,
+  scope text NOT NULL,
+  task text,
+  hash text NOT NULL UNIQUE,
+  created_at bigint NOT NULL,
+  revoked_at bigint
+);
+`,
+  },
+];
+
+/** The newest version this build knows. */
+export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;

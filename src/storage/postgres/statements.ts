@@ -1,0 +1,319 @@
+/**
+ * Every PostgreSQL statement of the driver, built once per schema by a pure function. Each has a
+ * short header: parameters → result, and why it is shaped so. Parameters carry explicit casts so
+ * the server never has to guess a type, and a whole batch travels as parallel arrays unnested
+ * server-side: one round trip per batch, whatever its size.
+ */
+import type { MessageState } from '../../types.ts';
+import { DEADLETTER_EVENT_TASK } from '../common.ts';
+
+/** Settle guard: the token is current and the lock has not expired. */
+const HELD = `m.state = 'locked' AND m.lock_token = i.token AND m.locked_until > $1::bigint`;
+/** Rescue guard: still locked with that token and the lock is still expired (a late renew wins). */
+const EXPIRED = `m.state = 'locked' AND m.lock_token = i.token AND m.locked_until <= $1::bigint`;
+
+/** SQL for each visible state, with `$2` = now. A lock that expired counts as queued (SPEC §4). */
+const STATE_WHERE: Record<MessageState, string> = {
+  scheduled: `(m.state = 'ready' AND m.visible_at > $2)`,
+  queued: `((m.state = 'ready' AND m.visible_at <= $2) OR (m.state = 'locked' AND m.locked_until <= $2))`,
+  running: `(m.state = 'locked' AND m.locked_until > $2)`,
+  completed: `(m.state = 'completed')`,
+  deadlettered: `(m.state = 'deadlettered')`,
+};
+
+/** A message with its attempts and history as JSON arrays, for getMessage and browse. */
+const record = (s: string) => `m.*,
+  (SELECT coalesce(json_agg(json_build_object('number', a.number, 'startedAt', a.started_at,
+      'endedAt', a.ended_at, 'worker', a.worker, 'error', a.error::json) ORDER BY a.number), '[]')
+    FROM ${s}.attempts a WHERE a.message_id = m.id) AS attempts_json,
+  (SELECT coalesce(json_agg(json_build_object('at', h.at, 'type', h.type, 'data', h.data::json)
+      ORDER BY h.seq), '[]')
+    FROM ${s}.history h WHERE h.message_id = m.id) AS history_json`;
+
+/**
+ * Complete, abandon or dead-letter a batch in one statement, guarded per row. Used by settle
+ * (guard HELD) and rescue (guard EXPIRED, kinds 'abandon' and 'deadletter').
+ * $1 now, $2..$13 parallel arrays (kind, id, token, result, visible_at, reason, description,
+ * started_at, ended_at, worker, error, event_id), $14 dead-letter events on, $15 channel
+ * → one row (ord) per applied item; missing ords lost their lock.
+ * The attempt is numbered by attempt_count, which survives resubmits; a dead-lettered message of
+ * a public task may enqueue a `$deadletter` event (the outbox) in the same statement, and every
+ * message made visible now is announced with pg_notify (delivered on commit, deduplicated per
+ * transaction by the server).
+ */
+const settleBatch = (s: string, guard: string) => `
+WITH i AS (
+  SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+      $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[])
+    WITH ORDINALITY AS t(kind, id, token, result, visible_at, reason, description, started_at,
+      ended_at, worker, error, event_id, ord)
+), done AS (
+  UPDATE ${s}.messages m SET
+    state = CASE i.kind WHEN 'complete' THEN 'completed' WHEN 'abandon' THEN 'ready' ELSE 'deadlettered' END,
+    completed_at = CASE WHEN i.kind = 'complete' THEN $1::bigint ELSE m.completed_at END,
+    result = CASE WHEN i.kind = 'complete' THEN i.result ELSE m.result END,
+    visible_at = CASE WHEN i.kind = 'abandon' THEN i.visible_at ELSE m.visible_at END,
+    dead_letter_reason = CASE WHEN i.kind = 'deadletter' THEN i.reason ELSE m.dead_letter_reason END,
+    dead_letter_description = CASE WHEN i.kind = 'deadletter' THEN i.description
+      ELSE m.dead_letter_description END,
+    deadlettered_at = CASE WHEN i.kind = 'deadletter' THEN $1::bigint ELSE m.deadlettered_at END,
+    lock_token = NULL,
+    attempt_count = m.attempt_count + 1
+  FROM i
+  WHERE m.id = i.id AND ${guard}
+  RETURNING m.id, m.name, m.attempt_count, i.ord, i.kind, i.visible_at, i.reason, i.started_at,
+    i.ended_at, i.worker, i.error, i.event_id
+), attempt AS (
+  INSERT INTO ${s}.attempts (message_id, number, started_at, ended_at, worker, error)
+  SELECT id, attempt_count, started_at, ended_at, worker, error FROM done
+  ON CONFLICT (message_id, number) DO UPDATE SET started_at = excluded.started_at,
+    ended_at = excluded.ended_at, worker = excluded.worker, error = excluded.error
+), event AS (
+  INSERT INTO ${s}.messages (id, name, state, body, enqueued_at, visible_at)
+  SELECT event_id, '${DEADLETTER_EVENT_TASK}', 'ready',
+    json_build_object('id', id, 'name', name, 'reason', reason)::text, $1::bigint, $1::bigint
+  FROM done WHERE kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$'
+)
+SELECT ord, pg_notify($15::text, wake) FROM (
+  SELECT ord, CASE
+      WHEN kind = 'abandon' AND visible_at <= $1::bigint THEN name
+      WHEN kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$' THEN '${DEADLETTER_EVENT_TASK}'
+    END AS wake
+  FROM done) d`;
+
+export function makeSql(s: string) {
+  return {
+    // $1 now, $2..$10 parallel arrays (id, name, body, body_bytes, content_type, visible_at,
+    // expires_at, idempotency_key, traceparent), $11 channel → nothing. One statement, so it
+    // commits alone (autocommit) or with the caller's transaction; names visible now are
+    // announced on commit.
+    insert: `
+WITH ins AS (
+  INSERT INTO ${s}.messages (id, name, state, body, body_bytes, content_type, enqueued_at, visible_at,
+      expires_at, idempotency_key, traceparent)
+  SELECT id, name, 'ready', body, body_bytes, content_type, $1::bigint, visible_at, expires_at,
+      idempotency_key, traceparent
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[],
+      $9::text[], $10::text[])
+    AS t(id, name, body, body_bytes, content_type, visible_at, expires_at, idempotency_key, traceparent)
+  RETURNING name, visible_at
+)
+SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visible_at <= $1::bigint) n`,
+
+    // $1 name, $2 key, $3 message id, $4 now, $5 window start → message_id when this message
+    // claimed the key (new, or an expired key taken over); no row when a live key exists.
+    // A concurrent claimer of the same key waits for the first to commit, then gets no row.
+    idemClaim: `INSERT INTO ${s}.idempotency AS k (name, key, message_id, created_at)
+      VALUES ($1::text, $2::text, $3::text, $4::bigint)
+      ON CONFLICT (name, key) DO UPDATE SET message_id = excluded.message_id, created_at = excluded.created_at
+        WHERE k.created_at <= $5::bigint
+      RETURNING message_id`,
+    // $1 name, $2 key → the message that holds the key (read in a fresh snapshot after a claim lost).
+    idemGet: `SELECT message_id FROM ${s}.idempotency WHERE name = $1::text AND key = $2::text`,
+
+    // $1 name, $2 now, $3 limit, $4 locked_until, $5 worker → the locked rows (unordered).
+    // SKIP LOCKED: concurrent receivers take disjoint rows without waiting on each other; the
+    // index messages_ready (name, visible_at, id) gives oldest-visible-first without a sort.
+    // gen_random_uuid() is per row: 122 random bits, so a stale holder can never settle.
+    receive: `
+WITH picked AS (
+  SELECT id FROM ${s}.messages
+  WHERE state = 'ready' AND name = $1::text AND visible_at <= $2::bigint
+    AND (expires_at IS NULL OR expires_at > $2::bigint)
+  ORDER BY visible_at, id
+  LIMIT $3::integer
+  FOR UPDATE SKIP LOCKED
+)
+UPDATE ${s}.messages m SET state = 'locked', lock_token = replace(gen_random_uuid()::text, '-', ''),
+  locked_at = $2::bigint, locked_until = $4::bigint, locked_by = $5::text,
+  delivery_count = m.delivery_count + 1
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.name, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueued_at,
+  m.visible_at, m.lock_token, m.locked_until, m.traceparent`,
+
+    // $1 locked_until, $2 id, $3 token, $4 now → one row when renewed.
+    renew: `UPDATE ${s}.messages SET locked_until = $1::bigint
+      WHERE id = $2::text AND state = 'locked' AND lock_token = $3::text AND locked_until > $4::bigint
+      RETURNING 1`,
+    // $1 progress JSON, $2 id, $3 token, $4 now → one row when the token is current.
+    progress: `UPDATE ${s}.messages SET progress = $1::text
+      WHERE id = $2::text AND state = 'locked' AND lock_token = $3::text AND locked_until > $4::bigint
+      RETURNING 1`,
+
+    settle: settleBatch(s, HELD),
+    rescue: settleBatch(s, EXPIRED),
+
+    // $1 now, $2 limit → expired locks, oldest first, through messages_locked.
+    expired: `SELECT id, name, lock_token, delivery_count, locked_at, locked_until, locked_by
+      FROM ${s}.messages WHERE state = 'locked' AND locked_until <= $1::bigint
+      ORDER BY locked_until LIMIT $2::integer`,
+    // $1 now, $2 limit → dead-lettered (id, name), through messages_ttl. SKIP LOCKED: rescuers on
+    // many workers split the work instead of queueing behind each other.
+    expireTtl: `UPDATE ${s}.messages SET state = 'deadlettered', dead_letter_reason = 'TTLExpiredException',
+        dead_letter_description = 'the message expired before it was delivered', deadlettered_at = $1::bigint
+      WHERE id IN (SELECT id FROM ${s}.messages
+        WHERE state = 'ready' AND expires_at IS NOT NULL AND expires_at <= $1::bigint
+        LIMIT $2::integer FOR UPDATE SKIP LOCKED)
+      RETURNING id, name`,
+
+    // $1 id → the message with attempts_json and history_json, or no row.
+    get: `SELECT ${record(s)} FROM ${s}.messages m WHERE m.id = $1::text`,
+    // Per state: $1 name, $2 now, $3 cursor enqueued_at, $4 cursor id, $5 limit → newest first,
+    // through messages_browse (the row comparison is one index range).
+    browse: Object.fromEntries(
+      Object.entries(STATE_WHERE).map(([state, where]) => [
+        state,
+        `SELECT ${record(s)} FROM ${s}.messages m WHERE m.name = $1::text AND ${where}
+          AND (m.enqueued_at, m.id) < ($3::bigint, $4::text)
+          ORDER BY m.enqueued_at DESC, m.id DESC LIMIT $5::integer`,
+      ]),
+    ) as Record<MessageState, string>,
+
+    // $1 id, $2 at, $3 type, $4 data JSON.
+    addHistory: `INSERT INTO ${s}.history (message_id, at, type, data)
+      VALUES ($1::text, $2::bigint, $3::text, $4::text)`,
+
+    // $1 name, $2 all, $3 ids, $4 to, $5 now, $6 edit, $7 body, $8 body_bytes, $9 content_type,
+    // $10 event JSON, $11 channel → (id, enqueued_at) per message moved. FOR UPDATE rechecks the
+    // state after waiting, so two operators resubmitting at once move each message once.
+    resubmit: `
+WITH t AS (
+  SELECT id, name, enqueued_at, dead_letter_reason, dead_letter_description FROM ${s}.messages
+  WHERE name = $1::text AND state = 'deadlettered' AND ($2::boolean OR id = ANY($3::text[]))
+  FOR UPDATE
+), moved AS (
+  UPDATE ${s}.messages m SET name = $4::text, state = 'ready', visible_at = $5::bigint, delivery_count = 0,
+    expires_at = NULL, dead_letter_reason = NULL, dead_letter_description = NULL, deadlettered_at = NULL,
+    body = CASE WHEN $6::boolean THEN $7::text ELSE m.body END,
+    body_bytes = CASE WHEN $6::boolean THEN $8::bytea ELSE m.body_bytes END,
+    content_type = CASE WHEN $6::boolean THEN $9::text ELSE m.content_type END
+  FROM t WHERE m.id = t.id
+  RETURNING t.*
+), history AS (
+  INSERT INTO ${s}.history (message_id, at, type, data)
+  SELECT id, $5::bigint, 'resubmitted', (jsonb_build_object('reason', dead_letter_reason,
+      'description', dead_letter_description, 'from', name, 'to', $4::text, 'bodyEdited', $6::boolean)
+    || $10::jsonb)::text
+  FROM moved
+)
+SELECT id, enqueued_at, pg_notify($11::text, $4::text) FROM moved`,
+
+    // $1 name, $2 all, $3 ids → n purged; attempts and history go in the same statement.
+    purge: `
+WITH del AS (
+  DELETE FROM ${s}.messages WHERE name = $1::text AND state = 'deadlettered'
+    AND ($2::boolean OR id = ANY($3::text[]))
+  RETURNING id
+), a AS (DELETE FROM ${s}.attempts WHERE message_id IN (SELECT id FROM del)),
+h AS (DELETE FROM ${s}.history WHERE message_id IN (SELECT id FROM del))
+SELECT count(*) AS n FROM del`,
+
+    // $1 reason, $2 description, $3 now, $4 id → one row when cancelled: only a message not
+    // running (ready, or a lock that expired), with a history event.
+    cancel: `
+WITH c AS (
+  UPDATE ${s}.messages SET state = 'deadlettered', dead_letter_reason = $1::text,
+    dead_letter_description = $2::text, deadlettered_at = $3::bigint, lock_token = NULL
+  WHERE id = $4::text AND (state = 'ready' OR (state = 'locked' AND locked_until <= $3::bigint))
+  RETURNING id
+), h AS (
+  INSERT INTO ${s}.history (message_id, at, type, data) SELECT id, $3::bigint, 'cancelled', '{}' FROM c
+)
+SELECT id FROM c`,
+
+    // → (name, state, n). Settled states through messages_browse (index-only when vacuumed).
+    countSettled: `SELECT name, state, count(*) AS n FROM ${s}.messages
+      WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`,
+    // $1 now → per name. Active states: few rows, through the partial indexes.
+    countActive: `SELECT name,
+        count(*) FILTER (WHERE state = 'ready' AND visible_at > $1::bigint) AS scheduled,
+        count(*) FILTER (WHERE (state = 'ready' AND visible_at <= $1::bigint)
+          OR (state = 'locked' AND locked_until <= $1::bigint)) AS queued,
+        count(*) FILTER (WHERE state = 'locked' AND locked_until > $1::bigint) AS running,
+        min(enqueued_at) FILTER (WHERE (state = 'ready' AND visible_at <= $1::bigint)
+          OR (state = 'locked' AND locked_until <= $1::bigint)) AS oldest
+      FROM ${s}.messages WHERE state IN ('ready', 'locked') GROUP BY name`,
+
+    // $1 completed cutoff, $2 limit, $3 key cutoff → (messages, keys) deleted. SKIP LOCKED so
+    // maintenance on several workers never blocks; bounded by $2 rows of each kind per call.
+    maintain: `
+WITH old AS (
+  SELECT id FROM ${s}.messages WHERE state = 'completed' AND completed_at < $1::bigint
+  LIMIT $2::integer FOR UPDATE SKIP LOCKED
+), del AS (
+  DELETE FROM ${s}.messages m USING old WHERE m.id = old.id RETURNING m.id
+), a AS (DELETE FROM ${s}.attempts WHERE message_id IN (SELECT id FROM del)),
+h AS (DELETE FROM ${s}.history WHERE message_id IN (SELECT id FROM del)),
+k AS (
+  DELETE FROM ${s}.idempotency WHERE (name, key) IN (SELECT name, key FROM ${s}.idempotency
+    WHERE created_at < $3::bigint LIMIT $2::integer FOR UPDATE SKIP LOCKED)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM del) AS messages, (SELECT count(*) FROM k) AS keys`,
+
+    // $1 names, $2 now → earliest future visibility, through messages_ready.
+    nextVisible: `SELECT min(visible_at) AS v FROM ${s}.messages
+      WHERE state = 'ready' AND name = ANY($1::text[]) AND visible_at > $2::bigint`,
+    // → every task name with a waiting message: a loose index scan of messages_ready, one probe
+    // per name (a plain DISTINCT would read every waiting row; a backlog can be millions).
+    waitingNames: `
+WITH RECURSIVE n AS (
+  (SELECT name FROM ${s}.messages WHERE state = 'ready' ORDER BY name LIMIT 1)
+  UNION ALL
+  SELECT (SELECT name FROM ${s}.messages WHERE state = 'ready' AND name > n.name ORDER BY name LIMIT 1)
+  FROM n WHERE n.name IS NOT NULL
+)
+SELECT name FROM n WHERE name IS NOT NULL`,
+
+    getSetting: `SELECT value FROM ${s}.settings WHERE key = $1::text`,
+    initSetting: `INSERT INTO ${s}.settings (key, value) VALUES ($1::text, $2::text) ON CONFLICT (key) DO NOTHING`,
+    createKey: `INSERT INTO ${s}.api_keys (id, label, scope, task, hash, created_at, revoked_at)
+      VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint)`,
+    listKeys: `SELECT * FROM ${s}.api_keys ORDER BY created_at, id`,
+    findKey: `SELECT * FROM ${s}.api_keys WHERE hash = $1::text AND revoked_at IS NULL`,
+    revokeKey: `UPDATE ${s}.api_keys SET revoked_at = $1::bigint WHERE id = $2::text AND revoked_at IS NULL
+      RETURNING 1`,
+
+    // Migration bookkeeping. The advisory lock (held to the end of the transaction) serialises
+    // every process migrating this schema: one applies, the others then find nothing to do.
+    // Key: (a constant for Taskbus, hash of the schema name) so other schemas migrate in parallel.
+    migrateLock: `SELECT pg_advisory_xact_lock(1952539499, hashtext($1::text))`,
+    createSchema: `CREATE SCHEMA IF NOT EXISTS ${s}`,
+    createMigrations: `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations
+      (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
+    currentVersion: `SELECT coalesce(max(version), 0) AS v FROM ${s}.schema_migrations`,
+    recordMigration: `INSERT INTO ${s}.schema_migrations (version, name, applied_at)
+      VALUES ($1::integer, $2::text, $3::bigint)`,
+  };
+}
+
+export type Sql = ReturnType<typeof makeSql>;
+
+/** The columns of a message row as the driver reads them (bigint parsed to number). */
+export interface Row {
+  id: string;
+  name: string;
+  state: string;
+  body: string | null;
+  body_bytes: Buffer | null;
+  content_type: string | null;
+  delivery_count: number;
+  attempt_count: number;
+  enqueued_at: number;
+  visible_at: number;
+  expires_at: number | null;
+  lock_token: string | null;
+  locked_at: number | null;
+  locked_until: number | null;
+  locked_by: string | null;
+  completed_at: number | null;
+  result: string | null;
+  progress: string | null;
+  dead_letter_reason: string | null;
+  dead_letter_description: string | null;
+  deadlettered_at: number | null;
+  idempotency_key: string | null;
+  traceparent: string | null;
+  attempts_json?: unknown[];
+  history_json?: unknown[];
+}
