@@ -19,7 +19,6 @@ export async function openDriver(url: string, options: OpenOptions = {}): Promis
   if (/^postgres(ql)?:\/\//.test(url)) {
     let mod: { PostgresDriver: new (o: any) => StorageDriver };
     try {
-      // @ts-expect-error the PostgreSQL driver module is optional at type-check time until it lands
       mod = await import('./postgres/driver.ts');
     } catch (err) {
       throw new TaskbusError(

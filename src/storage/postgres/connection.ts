@@ -5,6 +5,64 @@
 import pg from 'pg';
 import { TaskbusError } from '../../errors.ts';
 
+/**
+ * The driver's connection pool: runs statements and transactions, turns every pg error into a
+ * registry error, and discards connections that failed instead of reusing them.
+ */
+export class Db {
+  readonly pool: pg.Pool;
+
+  constructor(config: pg.ClientConfig, size: number) {
+    this.pool = new pg.Pool({ ...config, max: size, idleTimeoutMillis: 30_000 });
+    // An idle pooled connection that dies (server restart, pg_terminate_backend) is dropped by
+    // the pool and replaced on next use; without a listener the error would crash the process.
+    this.pool.on('error', () => {});
+  }
+
+  /**
+   * Runs one statement. On the pool and our own transactions it is a named prepared statement
+   * (parsed and planned once per connection); on an application's client (`external`) it is
+   * unnamed, so two drivers on different schemas can share that client.
+   */
+  async q(key: string, text: string, values: unknown[], on?: Queryable, external = false) {
+    try {
+      return await (on ?? this.pool).query(
+        external ? { text, values } : { name: `taskbus_${key}`, text, values },
+      );
+    } catch (err) {
+      throw storageError(err);
+    }
+  }
+
+  /** BEGIN … COMMIT on one pooled connection; a connection that failed is discarded. */
+  async tx<T>(fn: (c: Queryable) => Promise<T>): Promise<T> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw storageError(err);
+    }
+    let broken: Error | undefined;
+    try {
+      await client.query('BEGIN');
+      const out = await fn(client);
+      await client.query('COMMIT');
+      return out;
+    } catch (err) {
+      const cause = (err as { cause?: unknown }).cause ?? err;
+      if (isConnectionError(cause)) broken = cause as Error;
+      else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
+      throw storageError(err);
+    } finally {
+      client.release(broken);
+    }
+  }
+
+  end(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
 /** What the driver needs of a pg client, pool or application transaction. */
 export interface Queryable {
   query(config: { text: string; values?: unknown[]; name?: string }): Promise<{
@@ -111,4 +169,19 @@ export function storageError(err: unknown): TaskbusError {
   return new TaskbusError('INTERNAL', `PostgreSQL statement failed: ${message}${code ? ` (${code})` : ''}`, {
     cause: err,
   });
+}
+
+/** Accepts a pg Client or PoolClient (inside the application's BEGIN), never a Pool. */
+export function asClient(t: unknown): Queryable {
+  const c = t as { query?: unknown; totalCount?: unknown };
+  if (!c || typeof c.query !== 'function') {
+    throw new TaskbusError('BAD_REQUEST', 'transaction must be a pg Client or PoolClient');
+  }
+  if (typeof c.totalCount === 'number') {
+    throw new TaskbusError(
+      'BAD_REQUEST',
+      'transaction must be a client checked out of the pool (pool.connect()), inside BEGIN, not the pool',
+    );
+  }
+  return t as Queryable;
 }

@@ -21,8 +21,18 @@ const STATE_WHERE: Record<MessageState, string> = {
   deadlettered: `(m.state = 'deadlettered')`,
 };
 
+/**
+ * Columns are always listed, never `*`: a prepared `SELECT *` fails with "cached plan must not
+ * change result type" in every running process once another process migrates in a new column.
+ */
+const MESSAGE_COLUMNS = `m.id, m.name, m.state, m.body, m.body_bytes, m.content_type, m.delivery_count,
+  m.attempt_count, m.enqueued_at, m.visible_at, m.expires_at, m.lock_token, m.locked_at, m.locked_until,
+  m.locked_by, m.completed_at, m.result, m.progress, m.dead_letter_reason, m.dead_letter_description,
+  m.deadlettered_at, m.idempotency_key, m.traceparent`;
+const KEY_COLUMNS = 'id, label, scope, task, hash, created_at, revoked_at';
+
 /** A message with its attempts and history as JSON arrays, for getMessage and browse. */
-const record = (s: string) => `m.*,
+const record = (s: string) => `${MESSAGE_COLUMNS},
   (SELECT coalesce(json_agg(json_build_object('number', a.number, 'startedAt', a.started_at,
       'endedAt', a.ended_at, 'worker', a.worker, 'error', a.error::json) ORDER BY a.number), '[]')
     FROM ${s}.attempts a WHERE a.message_id = m.id) AS attempts_json,
@@ -43,7 +53,9 @@ const record = (s: string) => `m.*,
  */
 const settleBatch = (s: string, guard: string) => `
 WITH i AS (
-  SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
+  SELECT kind, id, token, result, visible_at, reason, description, started_at, ended_at, worker, error,
+    event_id, ord
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
       $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[])
     WITH ORDINALITY AS t(kind, id, token, result, visible_at, reason, description, started_at,
       ended_at, worker, error, event_id, ord)
@@ -188,7 +200,7 @@ WITH t AS (
     body_bytes = CASE WHEN $6::boolean THEN $8::bytea ELSE m.body_bytes END,
     content_type = CASE WHEN $6::boolean THEN $9::text ELSE m.content_type END
   FROM t WHERE m.id = t.id
-  RETURNING t.*
+  RETURNING t.id, t.name, t.enqueued_at, t.dead_letter_reason, t.dead_letter_description
 ), history AS (
   INSERT INTO ${s}.history (message_id, at, type, data)
   SELECT id, $5::bigint, 'resubmitted', (jsonb_build_object('reason', dead_letter_reason,
@@ -269,8 +281,8 @@ SELECT name FROM n WHERE name IS NOT NULL`,
     initSetting: `INSERT INTO ${s}.settings (key, value) VALUES ($1::text, $2::text) ON CONFLICT (key) DO NOTHING`,
     createKey: `INSERT INTO ${s}.api_keys (id, label, scope, task, hash, created_at, revoked_at)
       VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::bigint, $7::bigint)`,
-    listKeys: `SELECT * FROM ${s}.api_keys ORDER BY created_at, id`,
-    findKey: `SELECT * FROM ${s}.api_keys WHERE hash = $1::text AND revoked_at IS NULL`,
+    listKeys: `SELECT ${KEY_COLUMNS} FROM ${s}.api_keys ORDER BY created_at, id`,
+    findKey: `SELECT ${KEY_COLUMNS} FROM ${s}.api_keys WHERE hash = $1::text AND revoked_at IS NULL`,
     revokeKey: `UPDATE ${s}.api_keys SET revoked_at = $1::bigint WHERE id = $2::text AND revoked_at IS NULL
       RETURNING 1`,
 

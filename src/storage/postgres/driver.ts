@@ -1,0 +1,439 @@
+import pg from 'pg';
+import { LockLostError, TaskbusError } from '../../errors.ts';
+import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
+import { decodeCursor, encodeCursor, IDEMPOTENCY_WINDOW_MS } from '../common.ts';
+import type {
+  ApiKeyRecord,
+  BrowseParams,
+  DriverOptions,
+  EnqueueParams,
+  EnqueueResult,
+  ExpiredLock,
+  NewMessage,
+  ReceivedMessage,
+  ReceiveParams,
+  Rescue,
+  ResubmitParams,
+  Settlement,
+  SettleOutcome,
+  StorageDriver,
+} from '../driver.ts';
+import { asClient, clientConfig, Db, type Queryable, resolveSchema } from './connection.ts';
+import { Listener } from './listener.ts';
+import {
+  byId,
+  deadLetterEvent,
+  insertParams,
+  keyFromRow,
+  receivedFromRow,
+  settleParams,
+  toRecord,
+} from './mapping.ts';
+import { LATEST_VERSION, MIGRATIONS } from './migrations.ts';
+import { makeSql, type Row, type Sql } from './statements.ts';
+
+export interface PostgresOptions extends DriverOptions {
+  /** `postgres://…`; a `schema` query parameter chooses the schema when `schema` is not given. */
+  connectionString: string;
+  /** The schema holding Taskbus' tables (default 'taskbus'); created by migrate. */
+  schema?: string;
+  /** Connections in the pool (default 10). The listener uses one more. */
+  poolSize?: number;
+}
+
+/**
+ * The multi-host driver: node-postgres, any number of processes on any number of machines
+ * sharing one database. Receive is one `FOR UPDATE SKIP LOCKED` statement; settle, rescue and
+ * enqueue send a whole batch in one statement (arrays unnested server-side). Every message made
+ * visible is announced with NOTIFY on commit; `subscribe` LISTENs on a dedicated connection.
+ *
+ * Single statements run in autocommit, so they are atomic without BEGIN/COMMIT round trips;
+ * only the operations that read a result before writing (idempotent enqueue, TTL expiry with
+ * dead-letter events, migrations) open a transaction.
+ */
+export class PostgresDriver implements StorageDriver {
+  readonly kind = 'postgres';
+  readonly capabilities = { multiHost: true, notifications: true, transactionalEnqueue: true };
+  readonly schema: string;
+  /** The NOTIFY channel of this schema: task names whose messages may have become visible. */
+  readonly channel: string;
+  private readonly db: Db;
+  private readonly config: pg.ClientConfig;
+  private readonly sql: Sql;
+  private readonly deadLetterEvents: boolean;
+  private listener: Listener | null = null;
+  private readonly subscribers = new Set<(names: string[]) => void>();
+  private closed = false;
+
+  constructor(options: PostgresOptions) {
+    const { schema, url } = resolveSchema(options.connectionString, options.schema);
+    this.schema = schema;
+    this.channel = `${schema}.visible`;
+    this.sql = makeSql(pg.escapeIdentifier(schema));
+    this.deadLetterEvents = options.deadLetterEvents ?? false;
+    this.config = clientConfig(url);
+    this.db = new Db(this.config, options.poolSize ?? 10);
+  }
+
+  async migrate(): Promise<void> {
+    await this.db.tx(async (c) => {
+      await c.query({ text: this.sql.migrateLock, values: [this.schema] });
+      await c.query({ text: this.sql.createSchema });
+      await c.query({ text: this.sql.createMigrations });
+      const current = Number((await c.query({ text: this.sql.currentVersion })).rows[0].v);
+      if (current > LATEST_VERSION) {
+        throw new TaskbusError(
+          'SCHEMA_TOO_NEW',
+          `the PostgreSQL schema '${this.schema}' is at version ${current} but this Taskbus knows only up to ${LATEST_VERSION}: upgrade Taskbus`,
+        );
+      }
+      for (const m of MIGRATIONS) {
+        if (m.version <= current) continue;
+        await c.query({ text: m.sql(pg.escapeIdentifier(this.schema)) });
+        await c.query({ text: this.sql.recordMigration, values: [m.version, m.name, Date.now()] });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.subscribers.clear();
+    await this.listener?.stop();
+    this.listener = null;
+    await this.db.end();
+  }
+
+  async ping(): Promise<void> {
+    await this.db.q('ping', 'SELECT 1', []);
+  }
+
+  async enqueue(p: EnqueueParams): Promise<EnqueueResult[]> {
+    if (p.messages.length === 0) return [];
+    const external = p.transaction === undefined ? null : asClient(p.transaction);
+    const ext = external !== null;
+    const run = async (c?: Queryable): Promise<EnqueueResult[]> => {
+      const results: EnqueueResult[] = [];
+      const fresh: NewMessage[] = [];
+      for (const m of p.messages) {
+        if (m.idempotencyKey !== null) {
+          const key = [m.name, m.idempotencyKey];
+          const since = p.now - IDEMPOTENCY_WINDOW_MS;
+          const claim = await this.db.q(
+            'idemClaim',
+            this.sql.idemClaim,
+            [...key, m.id, p.now, since],
+            c,
+            ext,
+          );
+          if (claim.rowCount === 0) {
+            const hit = await this.db.q('idemGet', this.sql.idemGet, key, c, ext);
+            results.push({ id: String(hit.rows[0].message_id), created: false });
+            continue;
+          }
+        }
+        fresh.push(m);
+        results.push({ id: m.id, created: true });
+      }
+      if (fresh.length)
+        await this.db.q('insert', this.sql.insert, insertParams(fresh, p.now, this.channel), c, ext);
+      return results;
+    };
+    if (external) return run(external);
+    // Without idempotency keys the insert is one statement: autocommit, one round trip.
+    if (p.messages.every((m) => m.idempotencyKey === null)) return run();
+    return this.db.tx(run);
+  }
+
+  async receive(p: ReceiveParams): Promise<ReceivedMessage[]> {
+    const r = await this.db.q('receive', this.sql.receive, [
+      p.name,
+      p.now,
+      p.limit,
+      p.now + p.lockDurationMs,
+      p.workerId,
+    ]);
+    return (r.rows as Row[]).sort(byId).map(receivedFromRow);
+  }
+
+  async renewLock(p: { id: string; lockToken: string; lockDurationMs: number; now: number }) {
+    const lockedUntil = p.now + p.lockDurationMs;
+    const r = await this.db.q('renew', this.sql.renew, [lockedUntil, p.id, p.lockToken, p.now]);
+    if (r.rowCount !== 1) throw new LockLostError();
+    return { lockedUntil };
+  }
+
+  async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
+    if (p.settlements.length === 0) return [];
+    const applied = await this.settleBatch('settle', p.settlements, p.now);
+    return p.settlements.map((_, i) => (applied.has(i + 1) ? 'ok' : 'lockLost'));
+  }
+
+  async rescue(p: { items: Rescue[]; now: number }): Promise<string[]> {
+    if (p.items.length === 0) return [];
+    const as: Settlement[] = p.items.map((r) =>
+      r.outcome === 'retry'
+        ? { kind: 'abandon', id: r.id, lockToken: r.lockToken, visibleAt: r.visibleAt, attempt: r.attempt }
+        : { ...r, kind: 'deadletter' },
+    );
+    const applied = await this.settleBatch('rescue', as, p.now);
+    return p.items.filter((_, i) => applied.has(i + 1)).map((r) => r.id);
+  }
+
+  /** Runs the batched settle or rescue statement; returns the 1-based positions that applied. */
+  private async settleBatch(
+    which: 'settle' | 'rescue',
+    items: Settlement[],
+    now: number,
+  ): Promise<Set<number>> {
+    const r = await this.db.q(
+      which,
+      this.sql[which],
+      settleParams(items, now, this.deadLetterEvents, this.channel),
+    );
+    return new Set(r.rows.map((row) => Number(row.ord)));
+  }
+
+  async setProgress(p: { id: string; lockToken: string; progress: Json; now: number }): Promise<void> {
+    const r = await this.db.q('progress', this.sql.progress, [
+      JSON.stringify(p.progress),
+      p.id,
+      p.lockToken,
+      p.now,
+    ]);
+    if (r.rowCount !== 1) throw new LockLostError();
+  }
+
+  async findExpiredLocks(p: { now: number; limit: number }): Promise<ExpiredLock[]> {
+    const r = await this.db.q('expired', this.sql.expired, [p.now, p.limit]);
+    return (r.rows as Row[]).map((row) => ({
+      id: row.id,
+      name: row.name,
+      lockToken: row.lock_token!,
+      deliveryCount: row.delivery_count,
+      lockedAt: row.locked_at!,
+      lockedUntil: row.locked_until!,
+      lockedBy: row.locked_by,
+    }));
+  }
+
+  async expireTtl(p: { now: number; limit: number }): Promise<string[]> {
+    const run = async (c?: Queryable) => {
+      const r = await this.db.q('expireTtl', this.sql.expireTtl, [p.now, p.limit], c);
+      const rows = r.rows as { id: string; name: string }[];
+      const events = rows
+        .filter((row) => this.deadLetterEvents && !row.name.startsWith('$'))
+        .map((row) => deadLetterEvent(row.id, row.name, 'TTLExpiredException', p.now));
+      if (events.length)
+        await this.db.q('insert', this.sql.insert, insertParams(events, p.now, this.channel), c);
+      return rows.map((row) => row.id);
+    };
+    // The outbox needs a second statement in the same transaction; without it one suffices.
+    return this.deadLetterEvents ? this.db.tx(run) : run();
+  }
+
+  async getMessage(p: { id: string; now: number }): Promise<MessageRecord | null> {
+    const r = await this.db.q('get', this.sql.get, [p.id]);
+    return r.rows.length ? toRecord(r.rows[0], p.now) : null;
+  }
+
+  async browse(p: BrowseParams): Promise<{ items: MessageRecord[]; nextCursor: string | null }> {
+    const c = p.cursor ? decodeCursor(p.cursor) : { enqueuedAt: Number.MAX_SAFE_INTEGER, id: '' };
+    const r = await this.db.q(`browse_${p.state}`, this.sql.browse[p.state], [
+      p.name,
+      p.now,
+      c.enqueuedAt,
+      c.id,
+      p.limit + 1,
+    ]);
+    const rows = r.rows as Row[];
+    const page = rows.slice(0, p.limit);
+    const last = page[page.length - 1];
+    return {
+      items: page.map((row) => toRecord(row, p.now)),
+      nextCursor: rows.length > p.limit && last ? encodeCursor(last.enqueued_at, last.id) : null,
+    };
+  }
+
+  async resubmit(p: ResubmitParams): Promise<{ resubmitted: string[]; notFound: string[] }> {
+    const ids = [...new Set(p.ids ?? [])];
+    const b = p.body;
+    const r = await this.db.q('resubmit', this.sql.resubmit, [
+      p.name,
+      p.all === true,
+      ids,
+      p.toName ?? p.name,
+      p.now,
+      b !== undefined,
+      b?.kind === 'json' ? b.json : null,
+      b?.kind === 'bytes' ? b.bytes : null,
+      b?.kind === 'bytes' ? b.contentType : null,
+      JSON.stringify(p.event ?? {}),
+      this.channel,
+    ]);
+    const moved = (r.rows as Row[]).sort((a, b) => a.enqueued_at - b.enqueued_at || (a.id < b.id ? -1 : 1));
+    if (p.all) return { resubmitted: moved.map((m) => m.id), notFound: [] };
+    const done = new Set(moved.map((m) => m.id));
+    return { resubmitted: ids.filter((id) => done.has(id)), notFound: ids.filter((id) => !done.has(id)) };
+  }
+
+  async purge(p: { name: string; ids?: string[]; now: number }): Promise<{ purged: number }> {
+    const r = await this.db.q('purge', this.sql.purge, [
+      p.name,
+      p.ids === undefined,
+      [...new Set(p.ids ?? [])],
+    ]);
+    return { purged: Number(r.rows[0].n) };
+  }
+
+  async cancel(p: { id: string; now: number; reason?: string }): Promise<boolean> {
+    const r = await this.db.q('cancel', this.sql.cancel, [
+      p.reason ?? 'Cancelled',
+      'cancelled by an operator',
+      p.now,
+      p.id,
+    ]);
+    return r.rowCount === 1;
+  }
+
+  async addHistory(p: {
+    id: string;
+    event: { at: number; type: string; data: Record<string, unknown> };
+  }): Promise<void> {
+    await this.db.q('addHistory', this.sql.addHistory, [
+      p.id,
+      p.event.at,
+      p.event.type,
+      JSON.stringify(p.event.data),
+    ]);
+  }
+
+  async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
+    const by = new Map<string, QueueCounts>();
+    const entry = (name: string) => {
+      let e = by.get(name);
+      if (!e) {
+        e = {
+          name,
+          scheduled: 0,
+          queued: 0,
+          running: 0,
+          completed: 0,
+          deadlettered: 0,
+          oldestQueuedAt: null,
+        };
+        by.set(name, e);
+      }
+      return e;
+    };
+    for (const n of p.names ?? []) entry(n);
+    for (const r of (await this.db.q('countSettled', this.sql.countSettled, [])).rows) {
+      const e = entry(r.name);
+      if (r.state === 'completed') e.completed = r.n;
+      else e.deadlettered = r.n;
+    }
+    for (const r of (await this.db.q('countActive', this.sql.countActive, [p.now])).rows) {
+      Object.assign(entry(r.name), {
+        scheduled: r.scheduled,
+        queued: r.queued,
+        running: r.running,
+        oldestQueuedAt: r.oldest,
+      });
+    }
+    const names = p.names ? new Set(p.names) : null;
+    return [...by.values()]
+      .filter((e) => !names || names.has(e.name))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async maintain(p: {
+    now: number;
+    completedRetentionMs: number;
+    idempotencyRetentionMs: number;
+    limit: number;
+  }) {
+    const r = await this.db.q('maintain', this.sql.maintain, [
+      p.now - p.completedRetentionMs,
+      p.limit,
+      p.now - p.idempotencyRetentionMs,
+    ]);
+    return { deletedMessages: Number(r.rows[0].messages), deletedKeys: Number(r.rows[0].keys) };
+  }
+
+  async nextVisibleAt(p: { names: string[]; now: number }): Promise<number | null> {
+    const r = await this.db.q('nextVisible', this.sql.nextVisible, [p.names, p.now]);
+    return r.rows[0]?.v ?? null;
+  }
+
+  async getSetting(p: { key: string }): Promise<string | null> {
+    const r = await this.db.q('getSetting', this.sql.getSetting, [p.key]);
+    return r.rows[0]?.value ?? null;
+  }
+
+  async initSetting(p: { key: string; value: string }): Promise<string> {
+    await this.db.q('initSetting', this.sql.initSetting, [p.key, p.value]);
+    return (await this.getSetting(p))!;
+  }
+
+  async createKey(p: { key: ApiKeyRecord }): Promise<void> {
+    const k = p.key;
+    await this.db.q('createKey', this.sql.createKey, [
+      k.id,
+      k.label,
+      k.scope,
+      k.task,
+      k.hash,
+      k.createdAt,
+      k.revokedAt,
+    ]);
+  }
+
+  async listKeys(): Promise<ApiKeyRecord[]> {
+    return (await this.db.q('listKeys', this.sql.listKeys, [])).rows.map(keyFromRow);
+  }
+
+  async findKeyByHash(p: { hash: string }): Promise<ApiKeyRecord | null> {
+    const r = await this.db.q('findKey', this.sql.findKey, [p.hash]);
+    return r.rows.length ? keyFromRow(r.rows[0]) : null;
+  }
+
+  async revokeKey(p: { id: string; now: number }): Promise<boolean> {
+    return (await this.db.q('revokeKey', this.sql.revokeKey, [p.now, p.id])).rowCount === 1;
+  }
+
+  /**
+   * LISTENs on this schema's channel over one dedicated connection shared by every subscriber.
+   * After a lost connection it reconnects by itself and reports every waiting task name.
+   */
+  async subscribe(listener: (names: string[]) => void): Promise<() => Promise<void>> {
+    if (this.closed) throw new TaskbusError('STORAGE_UNAVAILABLE', 'the driver is closed');
+    this.subscribers.add(listener);
+    if (!this.listener) {
+      this.listener = new Listener({
+        config: this.config,
+        channel: this.channel,
+        onNames: (names) => {
+          for (const s of this.subscribers) s(names);
+        },
+        waitingNames: async () =>
+          (await this.db.q('waitingNames', this.sql.waitingNames, [])).rows.map((r) => r.name as string),
+      });
+      await this.listener.start();
+    }
+    return async () => {
+      this.subscribers.delete(listener);
+      if (this.subscribers.size === 0 && this.listener) {
+        const l = this.listener;
+        this.listener = null;
+        await l.stop();
+      }
+    };
+  }
+
+  /** The listening connection, for health checks and tests. */
+  get listenerState(): { connected: boolean; reconnects: number } | null {
+    return this.listener
+      ? { connected: this.listener.connected, reconnects: this.listener.reconnects }
+      : null;
+  }
+}

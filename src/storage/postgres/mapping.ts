@@ -1,0 +1,129 @@
+/**
+ * Between JavaScript values and the PostgreSQL statements: the parallel arrays a batch is sent as,
+ * and rows back to records. Pure functions, no I/O.
+ */
+import { newId } from '../../id.ts';
+import type { MessageRecord } from '../../types.ts';
+import { bodyFromColumns, DEADLETTER_EVENT_TASK, parseJsonColumn, visibleState } from '../common.ts';
+import type { ApiKeyRecord, NewMessage, ReceivedMessage, Settlement } from '../driver.ts';
+import type { Row } from './statements.ts';
+
+/** Rows → one array per column, for `unnest($n::type[], …)`. */
+function columns(rows: unknown[][], width: number): unknown[][] {
+  const cols: unknown[][] = Array.from({ length: width }, () => []);
+  for (const row of rows) {
+    for (let i = 0; i < width; i++) cols[i].push(row[i]);
+  }
+  return cols;
+}
+
+/** Parameters of the `insert` statement. */
+export function insertParams(messages: NewMessage[], now: number, channel: string): unknown[] {
+  const rows = messages.map((m) => [
+    m.id,
+    m.name,
+    m.body.kind === 'json' ? m.body.json : null,
+    m.body.kind === 'bytes' ? m.body.bytes : null,
+    m.body.kind === 'bytes' ? m.body.contentType : null,
+    m.visibleAt,
+    m.expiresAt,
+    m.idempotencyKey,
+    m.traceparent,
+  ]);
+  return [now, ...columns(rows, 9), channel];
+}
+
+/** Parameters of the `settle` and `rescue` statements. Event ids are minted only when needed. */
+export function settleParams(items: Settlement[], now: number, events: boolean, channel: string): unknown[] {
+  const rows = items.map((s) => [
+    s.kind,
+    s.id,
+    s.lockToken,
+    s.kind === 'complete' ? JSON.stringify(s.result ?? null) : null,
+    s.kind === 'abandon' ? s.visibleAt : null,
+    s.kind === 'deadletter' ? s.reason : null,
+    s.kind === 'deadletter' ? s.description : null,
+    s.attempt.startedAt,
+    s.attempt.endedAt,
+    s.attempt.worker,
+    s.attempt.error ? JSON.stringify(s.attempt.error) : null,
+    s.kind === 'deadletter' && events ? newId(now) : null,
+  ]);
+  return [now, ...columns(rows, 12), events, channel];
+}
+
+/** The `$deadletter` event message (the outbox rules consume). */
+export function deadLetterEvent(id: string, name: string, reason: string, now: number): NewMessage {
+  return {
+    id: newId(now),
+    name: DEADLETTER_EVENT_TASK,
+    body: { kind: 'json', json: JSON.stringify({ id, name, reason }) },
+    visibleAt: now,
+    expiresAt: null,
+    idempotencyKey: null,
+    traceparent: null,
+  };
+}
+
+/**
+ * UPDATE … RETURNING has no order. The rows chosen are the oldest visible; they are handed back
+ * by id (UUIDv7: enqueue order), the order the SQLite driver returns them in.
+ */
+export function byId(a: Row, b: Row): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+export function receivedFromRow(row: Row): ReceivedMessage {
+  return {
+    id: row.id,
+    name: row.name,
+    body: bodyOf(row),
+    deliveryCount: row.delivery_count,
+    enqueuedAt: row.enqueued_at,
+    lockToken: row.lock_token!,
+    lockedUntil: row.locked_until!,
+    traceparent: row.traceparent,
+  };
+}
+
+function bodyOf(r: Row) {
+  return bodyFromColumns(r.content_type === null ? r.body : r.body_bytes, r.content_type);
+}
+
+/** A row of the `get`/`browse` statements (attempts and history as JSON arrays). */
+export function toRecord(r: Row, now: number): MessageRecord {
+  return {
+    id: r.id,
+    name: r.name,
+    state: visibleState(r.state, r.visible_at, r.locked_until, now),
+    body: bodyOf(r),
+    deliveryCount: r.delivery_count,
+    enqueuedAt: r.enqueued_at,
+    visibleAt: r.visible_at,
+    expiresAt: r.expires_at,
+    lockedUntil: r.state === 'locked' ? r.locked_until : null,
+    lockedBy: r.state === 'locked' ? r.locked_by : null,
+    completedAt: r.completed_at,
+    result: parseJsonColumn(r.result),
+    progress: parseJsonColumn(r.progress),
+    deadLetterReason: r.dead_letter_reason,
+    deadLetterErrorDescription: r.dead_letter_description,
+    deadLetteredAt: r.deadlettered_at,
+    idempotencyKey: r.idempotency_key,
+    traceparent: r.traceparent,
+    attempts: (r.attempts_json ?? []) as MessageRecord['attempts'],
+    history: (r.history_json ?? []) as MessageRecord['history'],
+  };
+}
+
+export function keyFromRow(r: any): ApiKeyRecord {
+  return {
+    id: r.id,
+    label: r.label,
+    scope: r.scope,
+    task: r.task,
+    hash: r.hash,
+    createdAt: r.created_at,
+    revokedAt: r.revoked_at,
+  };
+}
