@@ -13,7 +13,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const db = join(dir, 'cli.db');
 const tasks = join(dir, 'tasks');
 mkdirSync(tasks);
-writeFileSync(join(tasks, 'greet.mjs'), 'export default async (b) => `hi ${b.name}`;');
+writeFileSync(join(tasks, 'greet.mjs'), 'export default async (b) => "hi " + b.name;');
 writeFileSync(
   join(tasks, 'broken.mjs'),
   "export default { maxDeliveryCount: 1, handler: async () => { throw new Error('nope'); } };",
