@@ -109,11 +109,24 @@ export class TaskRunner {
 
   private startExecution(m: ReceivedMessage): void {
     const ac = new AbortController();
-    const done = this.execute(m, ac).finally(() => {
-      this.running.delete(m.id);
-      if (!this.stopping) void this.pump();
-    });
+    const done = this.execute(m, ac).finally(() => this.release(m.id));
     this.running.set(m.id, { ac, done });
+  }
+
+  private pumpScheduled = false;
+
+  /**
+   * Frees a handler slot as soon as the handler finished (its settlement may still be in
+   * flight: Settler.drain covers it at shutdown). Slots freed in one event-loop turn are
+   * refilled by one receive, not one receive each.
+   */
+  private release(id: string): void {
+    if (!this.running.delete(id) || this.stopping || this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      void this.pump();
+    });
   }
 
   private async execute(m: ReceivedMessage, ac: AbortController): Promise<void> {
@@ -230,6 +243,7 @@ export class TaskRunner {
       clock.clearTimeout(renewTimer);
     }
     if (!ac.signal.aborted) ac.abort(new Error('attempt finished'));
+    if (!this.stopping) this.release(m.id);
     if (lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.
       log.warn('lock lost while the handler ran; not settling');
