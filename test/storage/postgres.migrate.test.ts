@@ -1,0 +1,119 @@
+/**
+ * PostgreSQL migrations: many processes migrating one empty database at once end with one
+ * correct schema; a schema newer than this build is refused; the schema may come from the URL;
+ * receive stays on its partial index when completed rows pile up.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isTaskbusError } from '../../src/errors.ts';
+import { openDriver } from '../../src/storage/open.ts';
+import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
+import { LATEST_VERSION, MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
+import { adminQuery, POSTGRES_URL, postgresPreflight, postgresUrl, useSchemas } from '../support/postgres.ts';
+
+describe('postgres migrations', { skip: await postgresPreflight() }, () => {
+  const schemas = useSchemas();
+
+  it('migrate › five processes migrating a fresh schema at once end with one correct schema', async () => {
+    const schema = schemas.create();
+    const drivers = Array.from(
+      { length: 5 },
+      () => new PostgresDriver({ connectionString: POSTGRES_URL, schema, poolSize: 1 }),
+    );
+    try {
+      const results = await Promise.allSettled(drivers.map((d) => d.migrate()));
+      assert.deepEqual(
+        results.map((r) => r.status),
+        Array(5).fill('fulfilled'),
+        String(results.find((r) => r.status === 'rejected')?.reason),
+      );
+      const versions = await adminQuery(`SELECT version FROM ${schema}.schema_migrations ORDER BY version`);
+      assert.deepEqual(
+        versions.rows.map((r) => r.version),
+        MIGRATIONS.map((m) => m.version),
+        'each migration applied exactly once',
+      );
+      const tables = await adminQuery(
+        'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
+        [schema],
+      );
+      assert.deepEqual(
+        tables.rows.map((r) => r.table_name),
+        ['api_keys', 'attempts', 'history', 'idempotency', 'messages', 'schema_migrations', 'settings'],
+      );
+      // Every process can use it at once.
+      await Promise.all(drivers.map((d) => d.ping()));
+      assert.deepEqual(await drivers[4].counts({ now: 0 }), []);
+    } finally {
+      await Promise.all(drivers.map((d) => d.close()));
+    }
+  });
+
+  it('migrate › refuses a schema newer than this build with SCHEMA_TOO_NEW', async () => {
+    const schema = schemas.create();
+    const first = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    await first.migrate();
+    await first.close();
+    const future = LATEST_VERSION + 7;
+    await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES ($1, 'from the future', 0)`, [future]);
+    const older = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await assert.rejects(older.migrate(), (e) => {
+        assert.ok(isTaskbusError(e, 'SCHEMA_TOO_NEW'));
+        assert.match(e.message, new RegExp(`version ${future}`));
+        assert.match(e.message, new RegExp(`only up to ${LATEST_VERSION}`));
+        assert.match(e.message, /upgrade Taskbus/);
+        return true;
+      });
+    } finally {
+      await older.close();
+    }
+  });
+
+  it('schema › comes from the ?schema= URL parameter through openDriver (the CLI --db flag)', async () => {
+    const schema = schemas.create();
+    const d = await openDriver(postgresUrl({ schema }));
+    try {
+      assert.equal(d.kind, 'postgres');
+      assert.deepEqual(d.capabilities, { multiHost: true, notifications: true, transactionalEnqueue: true });
+      await d.migrate();
+      const r = await adminQuery('SELECT 1 FROM pg_namespace WHERE nspname = $1', [schema]);
+      assert.equal(r.rowCount, 1);
+    } finally {
+      await d.close();
+    }
+    assert.throws(
+      () => new PostgresDriver({ connectionString: postgresUrl({ schema: 'Bad-Name' }) }),
+      (e) => isTaskbusError(e, 'INVALID_CONFIG'),
+    );
+  });
+
+  it('receive › stays on the partial index with 200,000 completed messages retained', async () => {
+    const schema = schemas.create();
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await d.migrate();
+      await adminQuery(
+        `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at, completed_at)
+         SELECT 'c' || g, 'a', 'completed', 'null', g, g, g FROM generate_series(1, 200000) g`,
+      );
+      await adminQuery(
+        `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at)
+         SELECT 'r' || g, 'a', 'ready', 'null', g, g FROM generate_series(1, 100) g`,
+      );
+      await adminQuery(`ANALYZE ${schema}.messages`);
+      const plan = await adminQuery(
+        `EXPLAIN (FORMAT JSON) SELECT id FROM ${schema}.messages
+         WHERE state = 'ready' AND name = 'a' AND visible_at <= 1000 AND (expires_at IS NULL OR expires_at > 1000)
+         ORDER BY visible_at, id LIMIT 10 FOR UPDATE SKIP LOCKED`,
+      );
+      assert.match(JSON.stringify(plan.rows[0]), /"Index Name":"messages_ready"/);
+      const started = Date.now();
+      const got = await d.receive({ name: 'a', limit: 10, lockDurationMs: 1000, workerId: 'w', now: 1000 });
+      assert.equal(got.length, 10);
+      assert.ok(Date.now() - started < 1000, 'receive is not a scan of the retained rows');
+    } finally {
+      await d.close();
+    }
+  });
+});
