@@ -4,7 +4,7 @@
  */
 import { LockLostError, TaskbusError } from '../errors.ts';
 import type { Json, MessageState, StoredBody } from '../types.ts';
-import type { Settlement, StorageDriver } from './driver.ts';
+import type { ActivityBucket, ActivityParams, Settlement, StorageDriver } from './driver.ts';
 
 /** The name of the internal task that carries dead-letter events to the rules. */
 export const DEADLETTER_EVENT_TASK = '$deadletter';
@@ -76,4 +76,30 @@ export function visibleState(
 export async function settleOne(driver: StorageDriver, settlement: Settlement, now: number): Promise<void> {
   const [outcome] = await driver.settle({ settlements: [settlement], now });
   if (outcome !== 'ok') throw new LockLostError();
+}
+
+type ActivityKind = 'completed' | 'failed' | 'deadlettered';
+
+/**
+ * Merges per-kind `(name, bucket index, count)` rows from the activity queries into buckets,
+ * sorted by name then time. Counts may arrive as strings (PostgreSQL bigint).
+ */
+export function mergeActivity(
+  p: ActivityParams,
+  rows: Record<ActivityKind, { name: string; b: number | string; n: number | string }[]>,
+): ActivityBucket[] {
+  const by = new Map<string, ActivityBucket>();
+  for (const kind of ['completed', 'failed', 'deadlettered'] as const) {
+    for (const r of rows[kind]) {
+      const at = p.since + Number(r.b) * p.bucketMs;
+      const key = `${r.name}\u0000${at}`;
+      let e = by.get(key);
+      if (!e) {
+        e = { name: r.name, at, completed: 0, failed: 0, deadlettered: 0 };
+        by.set(key, e);
+      }
+      e[kind] += Number(r.n);
+    }
+  }
+  return [...by.values()].sort((a, b) => (a.name === b.name ? a.at - b.at : a.name < b.name ? -1 : 1));
 }

@@ -102,6 +102,14 @@ export interface StorageDriver {
   counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]>;
 
   /**
+   * Outcomes per task and time bucket in [since, now]: completed messages (by completion time),
+   * failed attempts (by end time) and dead-lettered messages (by dead-letter time). Bucket `i`
+   * covers [since + i × bucketMs, since + (i + 1) × bucketMs); empty buckets are left out.
+   * Feeds the dashboard's throughput chart; completed messages count only while retained.
+   */
+  activity(p: ActivityParams): Promise<ActivityBucket[]>;
+
+  /**
    * Housekeeping: deletes completed messages older than `completedRetentionMs` and idempotency
    * keys older than `idempotencyRetentionMs`. Bounded by `limit` rows per call.
    */
@@ -262,6 +270,23 @@ export interface ResubmitParams {
   toName?: string;
   /** Recorded in the history event (who, which filter). */
   event?: Record<string, unknown>;
+}
+
+export interface ActivityParams {
+  since: number;
+  now: number;
+  /** Bucket width, e.g. 60000 for per-minute counts. */
+  bucketMs: number;
+}
+
+export interface ActivityBucket {
+  name: string;
+  /** Start of the bucket (epoch ms). */
+  at: number;
+  completed: number;
+  /** Attempts that ended with an error (retried or not). */
+  failed: number;
+  deadlettered: number;
 }
 
 export interface ApiKeyRecord {

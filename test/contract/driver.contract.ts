@@ -541,6 +541,43 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.ok(await d.getMessage({ id: fresh, now: T0 + 7000 }));
     });
 
+    it('activity › counts completions, failed attempts and dead letters per task and time bucket', async () => {
+      const MIN = 60_000;
+      const run = async (name: string, at: number, outcome: 'complete' | 'abandon' | 'deadletter') => {
+        const id = await put(name, at, {}, at);
+        const [m] = await take(name, at);
+        const error = outcome === 'complete' ? null : { name: 'Error', message: 'boom' };
+        const a = { startedAt: at, endedAt: at + 5, worker: W, error };
+        const s =
+          outcome === 'complete'
+            ? { kind: 'complete' as const, id, lockToken: m.lockToken, result: null, attempt: a }
+            : outcome === 'abandon'
+              ? { kind: 'abandon' as const, id, lockToken: m.lockToken, visibleAt: at + 10 * MIN, attempt: a }
+              : {
+                  kind: 'deadletter' as const,
+                  id,
+                  lockToken: m.lockToken,
+                  reason: 'R',
+                  description: 'd',
+                  attempt: a,
+                };
+        await settleOne(d, s, at + 5);
+      };
+      await run('a', T0 - 2 * MIN, 'complete'); // before the window
+      await run('a', T0 + 1_000, 'complete');
+      await run('a', T0 + 2_000, 'complete');
+      await run('a', T0 + MIN + 1_000, 'abandon');
+      await run('b', T0 + 2 * MIN + 500, 'deadletter');
+      await run('b', T0 + 9 * MIN, 'complete'); // after now
+      const r = await d.activity({ since: T0, now: T0 + 5 * MIN, bucketMs: MIN });
+      assert.deepEqual(r, [
+        { name: 'a', at: T0, completed: 2, failed: 0, deadlettered: 0 },
+        { name: 'a', at: T0 + MIN, completed: 0, failed: 1, deadlettered: 0 },
+        { name: 'b', at: T0 + 2 * MIN, completed: 0, failed: 1, deadlettered: 1 },
+      ]);
+      assert.deepEqual(await d.activity({ since: T0 + 20 * MIN, now: T0 + 30 * MIN, bucketMs: MIN }), []);
+    });
+
     it('nextVisibleAt › gives the earliest future visibility', async () => {
       await put('a', 1, { visibleAt: T0 + 900 });
       await put('b', 1, { visibleAt: T0 + 300 });

@@ -1,8 +1,10 @@
 import pg from 'pg';
 import { LockLostError, TaskbusError } from '../../errors.ts';
 import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
-import { decodeCursor, encodeCursor, IDEMPOTENCY_WINDOW_MS } from '../common.ts';
+import { decodeCursor, encodeCursor, IDEMPOTENCY_WINDOW_MS, mergeActivity } from '../common.ts';
 import type {
+  ActivityBucket,
+  ActivityParams,
   ApiKeyRecord,
   BrowseParams,
   DriverOptions,
@@ -344,6 +346,18 @@ export class PostgresDriver implements StorageDriver {
     return [...by.values()]
       .filter((e) => !names || names.has(e.name))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async activity(p: ActivityParams): Promise<ActivityBucket[]> {
+    const r = await this.db.q('activity', this.sql.activity, [p.since, p.now, p.bucketMs]);
+    type Count = { name: string; b: number; n: number };
+    const rows: Record<'completed' | 'failed' | 'deadlettered', Count[]> = {
+      completed: [],
+      failed: [],
+      deadlettered: [],
+    };
+    for (const row of r.rows) rows[row.kind as keyof typeof rows].push(row);
+    return mergeActivity(p, rows);
   }
 
   async maintain(p: {

@@ -101,6 +101,17 @@ CREATE TABLE ${s}.api_keys (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'activity indexes',
+    // The dashboard's last-hour chart reads outcomes by time. Partial indexes: only dead letters
+    // and failed attempts are indexed (completed rows already have messages_completed), so
+    // enqueue and successful settles pay nothing for them.
+    sql: (s) => `
+CREATE INDEX messages_deadlettered ON ${s}.messages (deadlettered_at) WHERE state = 'deadlettered';
+CREATE INDEX attempts_failed ON ${s}.attempts (ended_at) WHERE error IS NOT NULL;
+`,
+  },
 ];
 
 /** The newest version this build knows. */

@@ -246,6 +246,23 @@ SELECT id FROM c`,
           OR (state = 'locked' AND locked_until <= $1::bigint)) AS oldest
       FROM ${s}.messages WHERE state IN ('ready', 'locked') GROUP BY name`,
 
+    // $1 since, $2 now, $3 bucket ms → (kind, name, b, n): per task and bucket index, completed
+    // messages (messages_completed), dead letters (messages_deadlettered) and failed attempts
+    // (attempts_failed, joined for the task name). One round trip for the three counts.
+    activity: `
+SELECT 'completed' AS kind, name, (completed_at - $1::bigint) / $3::bigint AS b, count(*) AS n
+FROM ${s}.messages WHERE state = 'completed' AND completed_at >= $1::bigint AND completed_at <= $2::bigint
+GROUP BY 2, 3
+UNION ALL
+SELECT 'deadlettered', name, (deadlettered_at - $1::bigint) / $3::bigint, count(*)
+FROM ${s}.messages WHERE state = 'deadlettered' AND deadlettered_at >= $1::bigint AND deadlettered_at <= $2::bigint
+GROUP BY 2, 3
+UNION ALL
+SELECT 'failed', m.name, (a.ended_at - $1::bigint) / $3::bigint, count(*)
+FROM ${s}.attempts a JOIN ${s}.messages m ON m.id = a.message_id
+WHERE a.error IS NOT NULL AND a.ended_at >= $1::bigint AND a.ended_at <= $2::bigint
+GROUP BY 2, 3`,
+
     // $1 completed cutoff, $2 limit, $3 key cutoff → (messages, keys) deleted. SKIP LOCKED so
     // maintenance on several workers never blocks; bounded by $2 rows of each kind per call.
     maintain: `

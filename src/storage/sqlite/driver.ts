@@ -9,10 +9,13 @@ import {
   decodeCursor,
   encodeCursor,
   IDEMPOTENCY_WINDOW_MS,
+  mergeActivity,
   parseJsonColumn,
   visibleState,
 } from '../common.ts';
 import type {
+  ActivityBucket,
+  ActivityParams,
   ApiKeyRecord,
   AttemptInput,
   BrowseParams,
@@ -461,6 +464,16 @@ export class SqliteDriver implements StorageDriver {
     return [...by.values()]
       .filter((e) => !names || names.has(e.name))
       .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async activity(p: ActivityParams): Promise<ActivityBucket[]> {
+    const q = { since: p.since, now: p.now, bucket: p.bucketMs };
+    type Count = { name: string; b: number; n: number };
+    return mergeActivity(p, {
+      completed: this.st.activityCompleted.all(q) as Count[],
+      failed: this.st.activityFailed.all(q) as Count[],
+      deadlettered: this.st.activityDeadLettered.all(q) as Count[],
+    });
   }
 
   async maintain(p: {

@@ -124,6 +124,16 @@ const SQL = {
         min(CASE WHEN (state = 'ready' AND visible_at <= @now) OR (state = 'locked' AND locked_until <= @now)
           THEN enqueued_at END) AS oldest
       FROM messages WHERE state IN ('ready', 'locked') GROUP BY name`,
+  // @since, @now, @bucket → per task and bucket: completed messages, through messages_completed.
+  activityCompleted: `SELECT name, CAST((completed_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n FROM messages
+      WHERE state = 'completed' AND completed_at >= @since AND completed_at <= @now GROUP BY name, b`,
+  // Same for dead letters, through messages_deadlettered.
+  activityDeadLettered: `SELECT name, CAST((deadlettered_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n FROM messages
+      WHERE state = 'deadlettered' AND deadlettered_at >= @since AND deadlettered_at <= @now GROUP BY name, b`,
+  // Failed attempts through attempts_failed; the join finds each attempt's task name.
+  activityFailed: `SELECT m.name AS name, CAST((a.ended_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n
+      FROM attempts a JOIN messages m ON m.id = a.message_id
+      WHERE a.error IS NOT NULL AND a.ended_at >= @since AND a.ended_at <= @now GROUP BY m.name, b`,
   // cutoff, limit
   oldCompleted: `SELECT id FROM messages WHERE state = 'completed' AND completed_at < ? LIMIT ?`,
   oldKeys: `DELETE FROM idempotency WHERE (name, key) IN
