@@ -135,7 +135,20 @@ describe('scale-out on PostgreSQL', { skip: await postgresPreflight() }, () => {
             )
           ).rows[0].n,
         );
-      await eventually(async () => (await completed()) === N, 60_000, 100);
+      try {
+        await eventually(async () => (await completed()) === N, 60_000, 100);
+      } catch (err) {
+        // Enough to debug from the log alone: where the messages are, what each process said.
+        const left = await adminQuery(
+          `SELECT state, count(*)::int AS n, max(delivery_count) AS deliveries FROM ${schema}.messages GROUP BY state`,
+        );
+        process.stderr.write(`# scale-out stuck: ${JSON.stringify(left.rows)}\n`);
+        for (const p of procs) {
+          const tail = p.output().trim().split('\n').slice(-15).join('\n# ');
+          process.stderr.write(`# pid ${p.child.pid} (exit ${p.child.exitCode}):\n# ${tail}\n`);
+        }
+        throw err;
+      }
       const doneIn = Date.now() - t0;
 
       // None stuck, none dead-lettered: every stored message (acknowledged or a retried request

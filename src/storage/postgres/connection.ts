@@ -43,6 +43,12 @@ export class Db {
       throw storageError(err);
     }
     let broken: Error | undefined;
+    // A checked-out client has no pool listener: a connection lost between two statements
+    // would otherwise be an unhandled 'error' event, which ends the process.
+    const onError = (err: Error) => {
+      broken = err;
+    };
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       const out = await fn(client);
@@ -54,6 +60,7 @@ export class Db {
       else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw storageError(err);
     } finally {
+      client.removeListener('error', onError);
       client.release(broken);
     }
   }
@@ -73,35 +80,42 @@ export interface Queryable {
 
 /** A schema name we can put in SQL and in a notification channel (63 bytes at most, with a suffix). */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
+/** Query parameters of the URL that are Taskbus', not libpq's: removed before pg parses the URL. */
+const OWN_PARAMS = ['schema', 'pool_size'];
 
 /**
- * The schema and the connection string pg should see. The schema comes from the option, else
- * from a `schema` query parameter of the URL (so `--db postgres://…/app?schema=jobs` works from
- * the CLI), else 'taskbus'. The parameter is removed before pg parses the URL.
+ * The schema, pool size and the connection string pg should see. Options win; else the URL's
+ * `schema` and `pool_size` query parameters (so `--db 'postgres://…/app?schema=jobs&pool_size=4'`
+ * works from the CLI and TASKBUS_DATABASE_URL); else 'taskbus' and 10.
  */
-export function resolveSchema(connectionString: string, schema?: string): { schema: string; url: string } {
-  let fromUrl: string | undefined;
+export function resolveUrl(
+  connectionString: string,
+  options: { schema?: string; poolSize?: number } = {},
+): { schema: string; poolSize: number; url: string } {
   let url = connectionString;
+  let params = new URLSearchParams();
   const q = connectionString.indexOf('?');
   if (q >= 0) {
-    const params = new URLSearchParams(connectionString.slice(q + 1));
-    fromUrl = params.get('schema') ?? undefined;
-    if (params.has('schema')) {
-      const rest = connectionString
-        .slice(q + 1)
-        .split('&')
-        .filter((kv) => kv.split('=')[0] !== 'schema');
-      url = connectionString.slice(0, q) + (rest.length ? `?${rest.join('&')}` : '');
-    }
+    params = new URLSearchParams(connectionString.slice(q + 1));
+    // Rebuilt from the raw text: re-serialising would re-encode the other parameters.
+    const rest = connectionString
+      .slice(q + 1)
+      .split('&')
+      .filter((kv) => !OWN_PARAMS.includes(decodeURIComponent(kv.split('=')[0])));
+    url = connectionString.slice(0, q) + (rest.length ? `?${rest.join('&')}` : '');
   }
-  const chosen = schema ?? fromUrl ?? 'taskbus';
-  if (!SCHEMA_NAME.test(chosen)) {
+  const schema = options.schema ?? params.get('schema') ?? 'taskbus';
+  if (!SCHEMA_NAME.test(schema)) {
     throw new TaskbusError(
       'INVALID_CONFIG',
-      `PostgreSQL schema '${chosen}' is not valid: use lower-case letters, digits and _ (at most 48)`,
+      `PostgreSQL schema '${schema}' is not valid: use lower-case letters, digits and _ (at most 48)`,
     );
   }
-  return { schema: chosen, url };
+  const poolSize = options.poolSize ?? Number(params.get('pool_size') ?? 10);
+  if (!Number.isInteger(poolSize) || poolSize < 1 || poolSize > 1000) {
+    throw new TaskbusError('INVALID_CONFIG', `PostgreSQL pool size must be an integer from 1 to 1000`);
+  }
+  return { schema, poolSize, url };
 }
 
 /**

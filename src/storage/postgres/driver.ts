@@ -20,7 +20,7 @@ import type {
   SettleOutcome,
   StorageDriver,
 } from '../driver.ts';
-import { asClient, clientConfig, Db, type Queryable, resolveSchema } from './connection.ts';
+import { asClient, clientConfig, Db, type Queryable, resolveUrl } from './connection.ts';
 import { Listener } from './listener.ts';
 import {
   byId,
@@ -35,11 +35,14 @@ import { LATEST_VERSION, MIGRATIONS } from './migrations.ts';
 import { makeSql, type Row, type Sql } from './statements.ts';
 
 export interface PostgresOptions extends DriverOptions {
-  /** `postgres://…`; a `schema` query parameter chooses the schema when `schema` is not given. */
+  /**
+   * `postgres://…`. Query parameters `schema` and `pool_size` stand in for the options below when
+   * they are not given (the CLI passes only a URL).
+   */
   connectionString: string;
   /** The schema holding Taskbus' tables (default 'taskbus'); created by migrate. */
   schema?: string;
-  /** Connections in the pool (default 10). The listener uses one more. */
+  /** Connections in the pool (default 10), opened on demand. A subscribed listener uses one more. */
   poolSize?: number;
 }
 
@@ -68,13 +71,13 @@ export class PostgresDriver implements StorageDriver {
   private closed = false;
 
   constructor(options: PostgresOptions) {
-    const { schema, url } = resolveSchema(options.connectionString, options.schema);
+    const { schema, poolSize, url } = resolveUrl(options.connectionString, options);
     this.schema = schema;
     this.channel = `${schema}.visible`;
     this.sql = makeSql(pg.escapeIdentifier(schema));
     this.deadLetterEvents = options.deadLetterEvents ?? false;
     this.config = clientConfig(url);
-    this.db = new Db(this.config, options.poolSize ?? 10);
+    this.db = new Db(this.config, poolSize);
   }
 
   async migrate(): Promise<void> {

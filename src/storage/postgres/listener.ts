@@ -115,7 +115,8 @@ export class Listener {
         this.scheduleReconnect();
       }
     }, delay);
-    this.retryTimer.unref();
+    // Not unref'd: while subscribed, the listener is either a socket or this timer, so a
+    // process that only works (no HTTP server) stays alive through a connection loss.
   }
 
   /** Coalesces the notifications of one event-loop turn into one call. */
