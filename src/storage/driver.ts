@@ -126,6 +126,14 @@ export interface StorageDriver {
   /** Earliest `visibleAt` of a waiting message among `names` that is after `now`, or null. */
   nextVisibleAt(p: { names: string[]; now: number }): Promise<number | null>;
 
+  /**
+   * Counts a hit on a rate-limit counter and answers the count in the current window, across
+   * every process sharing the storage (one atomic statement). Windows are fixed and aligned:
+   * [k × windowMs, (k + 1) × windowMs); a hit in a later window restarts the count at `cost`.
+   * `resetAt` is the end of the current window. A counter (`key`) uses one window length.
+   */
+  hitRateLimit(p: RateLimitHit): Promise<{ count: number; resetAt: number }>;
+
   /** Key-value settings (master key hash, instance id). */
   getSetting(p: { key: string }): Promise<string | null>;
   /** Sets a setting only if absent; returns the value now stored. */
@@ -287,6 +295,15 @@ export interface ActivityBucket {
   /** Attempts that ended with an error (retried or not). */
   failed: number;
   deadlettered: number;
+}
+
+export interface RateLimitHit {
+  /** The counter, e.g. `key:<key id>:<windowMs>`. */
+  key: string;
+  windowMs: number;
+  now: number;
+  /** How much this hit counts (default 1). */
+  cost?: number;
 }
 
 export interface ApiKeyRecord {

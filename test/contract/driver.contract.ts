@@ -651,6 +651,36 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.equal((await d.listKeys())[0].revokedAt, T0 + 1);
     });
 
+    it('hitRateLimit › counts hits per counter in fixed windows aligned to multiples of windowMs', async () => {
+      const hit = (key: string, now: number, cost?: number) =>
+        d.hitRateLimit({ key, windowMs: 1000, now, cost });
+      assert.deepEqual(await hit('k', T0 + 10), { count: 1, resetAt: T0 + 1000 });
+      assert.deepEqual(await hit('k', T0 + 999), { count: 2, resetAt: T0 + 1000 });
+      assert.deepEqual(await hit('other', T0 + 20), { count: 1, resetAt: T0 + 1000 });
+      assert.deepEqual(await hit('k', T0 + 500, 5), { count: 7, resetAt: T0 + 1000 });
+      // The next window restarts the count; so does any later one.
+      assert.deepEqual(await hit('k', T0 + 1000), { count: 1, resetAt: T0 + 2000 });
+      assert.deepEqual(await hit('k', T0 + 5300), { count: 1, resetAt: T0 + 6000 });
+      // A hit stamped with an earlier window (a process whose clock is behind) counts in the
+      // current one instead of restarting it.
+      assert.deepEqual(await hit('k', T0 + 4999), { count: 2, resetAt: T0 + 6000 });
+      assert.deepEqual(await hit('other', T0 + 5400), { count: 1, resetAt: T0 + 6000 });
+    });
+
+    it('hitRateLimit › counts every hit once when connections hit one counter at the same time', async () => {
+      const other = suite.sharesDatabase === false ? d : await openDriver();
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 ? other : d).hitRateLimit({ key: 'shared', windowMs: 60_000, now: T0 + i }),
+        ),
+      );
+      assert.deepEqual(
+        results.map((r) => r.count).sort((a, b) => a - b),
+        Array.from({ length: 40 }, (_, i) => i + 1),
+      );
+      assert.equal((await d.hitRateLimit({ key: 'shared', windowMs: 60_000, now: T0 + 100 })).count, 41);
+    });
+
     async function deadLettered(dr: StorageDriver, name: string, body: unknown): Promise<string> {
       const [r] = await dr.enqueue({ messages: [msg(name, body)], now: T0 });
       const got = await dr.receive({ name, limit: 100, lockDurationMs: LOCK, workerId: W, now: T0 });

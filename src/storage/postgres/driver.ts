@@ -12,6 +12,7 @@ import type {
   EnqueueResult,
   ExpiredLock,
   NewMessage,
+  RateLimitHit,
   ReceivedMessage,
   ReceiveParams,
   Rescue,
@@ -32,6 +33,7 @@ import {
   toRecord,
 } from './mapping.ts';
 import { LATEST_VERSION, MIGRATIONS } from './migrations.ts';
+import { rateLimiter } from './ratelimit.ts';
 import { makeSql, type Row, type Sql } from './statements.ts';
 
 export interface PostgresOptions extends DriverOptions {
@@ -69,6 +71,7 @@ export class PostgresDriver implements StorageDriver {
   private listener: Listener | null = null;
   private readonly subscribers = new Set<(names: string[]) => void>();
   private closed = false;
+  private hitLimit: ReturnType<typeof rateLimiter> | null = null;
 
   constructor(options: PostgresOptions) {
     const { schema, poolSize, url } = resolveUrl(options.connectionString, options);
@@ -380,6 +383,11 @@ export class PostgresDriver implements StorageDriver {
   async nextVisibleAt(p: { names: string[]; now: number }): Promise<number | null> {
     const r = await this.db.q('nextVisible', this.sql.nextVisible, [p.names, p.now]);
     return r.rows[0]?.v ?? null;
+  }
+
+  async hitRateLimit(p: RateLimitHit): Promise<{ count: number; resetAt: number }> {
+    this.hitLimit ??= rateLimiter(this.db, pg.escapeIdentifier(this.schema));
+    return this.hitLimit(p);
   }
 
   async getSetting(p: { key: string }): Promise<string | null> {

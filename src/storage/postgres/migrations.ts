@@ -112,6 +112,22 @@ CREATE INDEX messages_deadlettered ON ${s}.messages (deadlettered_at) WHERE stat
 CREATE INDEX attempts_failed ON ${s}.attempts (ended_at) WHERE error IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'rate limits',
+    // One row per counter (key × window length), updated in place by every API process: the
+    // limit holds across processes. Expired rows are swept; fillfactor leaves room for HOT
+    // updates, so a hot counter does not bloat the index.
+    sql: (s) => `
+CREATE TABLE ${s}.rate_limits (
+  key text COLLATE "C" PRIMARY KEY,
+  window_start bigint NOT NULL,
+  count bigint NOT NULL,
+  reset_at bigint NOT NULL
+) WITH (fillfactor = 70);
+CREATE INDEX rate_limits_reset ON ${s}.rate_limits (reset_at);
+`,
+  },
 ];
 
 /** The newest version this build knows. */

@@ -23,6 +23,7 @@ import type {
   EnqueueParams,
   EnqueueResult,
   ExpiredLock,
+  RateLimitHit,
   ReceivedMessage,
   ReceiveParams,
   Rescue,
@@ -32,6 +33,7 @@ import type {
   StorageDriver,
 } from '../driver.ts';
 import { MIGRATIONS } from './migrations.ts';
+import { rateLimitStatements } from './ratelimit.ts';
 import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
 
 export interface SqliteOptions extends DriverOptions {
@@ -59,6 +61,7 @@ export class SqliteDriver implements StorageDriver {
   private readonly db: Database.Database;
   private readonly deadLetterEvents: boolean;
   private st!: ReturnType<typeof makeStatements>;
+  private hitLimit!: ReturnType<typeof rateLimitStatements>;
   private pending: {
     p: EnqueueParams;
     resolve: (r: EnqueueResult[]) => void;
@@ -99,6 +102,7 @@ export class SqliteDriver implements StorageDriver {
     });
     apply.immediate();
     this.st = makeStatements(this.db);
+    this.hitLimit = rateLimitStatements(this.db);
   }
 
   async close(): Promise<void> {
@@ -503,6 +507,14 @@ export class SqliteDriver implements StorageDriver {
       if (r?.v != null && (next === null || r.v < next)) next = r.v;
     }
     return next;
+  }
+
+  async hitRateLimit(p: RateLimitHit): Promise<{ count: number; resetAt: number }> {
+    try {
+      return this.hitLimit(p);
+    } catch (err) {
+      throw storageError(err);
+    }
   }
 
   async getSetting(p: { key: string }): Promise<string | null> {

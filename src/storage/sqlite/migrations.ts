@@ -92,4 +92,19 @@ CREATE INDEX messages_deadlettered ON messages (deadlettered_at) WHERE state = '
 CREATE INDEX attempts_failed ON attempts (ended_at) WHERE error IS NOT NULL;
 `,
   },
+  {
+    version: 3,
+    name: 'rate limits',
+    // One row per counter (key × window length), rewritten in place: the table stays as small
+    // as the number of keys, tasks and client addresses limited; expired rows are swept.
+    sql: `
+CREATE TABLE rate_limits (
+  key TEXT PRIMARY KEY,
+  window_start INTEGER NOT NULL,
+  count INTEGER NOT NULL,
+  reset_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX rate_limits_reset ON rate_limits (reset_at);
+`,
+  },
 ];
