@@ -1,9 +1,15 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
-import pino from 'pino';
 import { loadConfigFile, type TaskbusConfig } from './config/config.ts';
 import { buildApp } from './http/app.ts';
 import { KeyStore } from './http/auth/keys.ts';
+import { openApiConfig } from './http/openapi/plugin.ts';
+import { rateLimitConfig } from './http/ratelimit/config.ts';
+import { RateLimiter } from './http/ratelimit/limiter.ts';
+import { logConfig, metricsConfig } from './observability/config.ts';
+import { serveMetrics } from './observability/http.ts';
+import { createLogger } from './observability/logging.ts';
+import { Metrics } from './observability/metrics.ts';
 import { createTaskbus, type Taskbus } from './taskbus.ts';
 
 export type ServerMode = 'all' | 'api' | 'worker';
@@ -54,10 +60,14 @@ export async function startServer(
   out: (line: string) => void = (l) => process.stdout.write(`${l}\n`),
 ): Promise<RunningServer> {
   const { config } = await loadConfigFile(process.cwd(), flags.config ?? env.TASKBUS_CONFIG);
-  const log: Logger = pino({
-    level: env.TASKBUS_LOG_LEVEL ?? 'info',
-    ...(process.stdout.isTTY && !env.TASKBUS_LOG_JSON ? { transport: { target: 'pino-pretty' } } : {}),
-  });
+  const logSettings = logConfig(config);
+  const log: Logger = createLogger(
+    {
+      level: env.TASKBUS_LOG_LEVEL ?? logSettings.level,
+      pretty: logSettings.format === 'json' ? false : logSettings.format === 'pretty' ? true : undefined,
+    },
+    env,
+  );
   const db = flags.db ?? env.TASKBUS_DATABASE_URL ?? config.db ?? './taskbus.db';
   const tasksDir = flags.tasks ?? config.tasks ?? './tasks';
   const tb = await createTaskbus({
@@ -68,6 +78,11 @@ export async function startServer(
     completedRetentionMs: config.retentionMs,
   });
   let ready = false;
+  const metricsSettings = metricsConfig(config);
+  const metrics =
+    metricsSettings.enabled === false
+      ? null
+      : new Metrics({ tb, log, defaultMetrics: metricsSettings.process ?? true });
   const stops: (() => Promise<void> | void)[] = [];
   const plugins: ((app: FastifyInstance) => void | Promise<void>)[] = [];
   const starts: (() => Promise<void> | void)[] = [];
@@ -98,6 +113,10 @@ export async function startServer(
         ready: () => ready,
         logger: log,
         plugins,
+        metrics: metrics ? { metrics, public: metricsSettings.public } : undefined,
+        openapi: openApiConfig(config),
+        rateLimiter: RateLimiter.from(rateLimitConfig(config), tb.driver, tb.clock),
+        logRequests: logSettings.requests,
       });
       const listenPort = flags.port ?? (env.PORT ? Number(env.PORT) : undefined) ?? config.port ?? 7071;
       const host = flags.host ?? config.host ?? '127.0.0.1';
@@ -105,6 +124,22 @@ export async function startServer(
       const addr = app.server.address();
       port = typeof addr === 'object' && addr ? addr.port : listenPort;
     }
+    if (metrics && metricsSettings.port !== undefined) {
+      // A /metrics listener of its own: how `taskbus worker` (no HTTP API) is scraped.
+      const keys = new KeyStore(tb.driver, tb.clock);
+      if (env.TASKBUS_MASTER_KEY) await keys.init(env.TASKBUS_MASTER_KEY);
+      const host = flags.host ?? config.host ?? '127.0.0.1';
+      const server = await serveMetrics({
+        metrics,
+        access: { public: metricsSettings.public, keys },
+        port: metricsSettings.port,
+        host,
+        log,
+      });
+      stops.push(() => server.close());
+      log.info({ port: server.port }, `metrics on http://${host}:${server.port}/metrics`);
+    }
+    if (metrics) stops.push(() => metrics.close());
     if (mode !== 'api') await tb.startWorkers();
     for (const s of starts) await s();
     ready = true;

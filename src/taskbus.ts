@@ -4,6 +4,7 @@ import { type Clock, systemClock } from './clock.ts';
 import { DEFAULT_SETTINGS, TASK_NAME_PATTERN } from './core/settings.ts';
 import { TaskbusError } from './errors.ts';
 import { newId } from './id.ts';
+import { endEnqueueSpan, startEnqueueSpan } from './observability/tracing.ts';
 import { jsonBody } from './storage/common.ts';
 import type { NewMessage, StorageDriver } from './storage/driver.ts';
 import { type OpenOptions, openDriver } from './storage/open.ts';
@@ -117,6 +118,7 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
     const now = this.clock.now();
     const visibleAt = resolveVisibleAt(options, now);
     const ttlMs = options.ttlMs ?? task.settings.ttlMs;
+    const trace = startEnqueueSpan(name, bodies.length, options.traceparent);
     const messages: NewMessage[] = bodies.map((body) => ({
       id: newId(now),
       name,
@@ -124,9 +126,16 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
       visibleAt,
       expiresAt: ttlMs ? now + ttlMs : null,
       idempotencyKey: options.idempotencyKey ?? null,
-      traceparent: options.traceparent ?? null,
+      traceparent: trace.traceparent,
     }));
-    const results = await this.driver.enqueue({ messages, now });
+    let results: Awaited<ReturnType<StorageDriver['enqueue']>>;
+    try {
+      results = await this.driver.enqueue({ messages, now });
+    } catch (err) {
+      endEnqueueSpan(trace.span, null, err);
+      throw err;
+    }
+    endEnqueueSpan(trace.span, results);
     const created = results.filter((r) => r.created).length;
     if (created) {
       this.emit('enqueued', { name, count: created });

@@ -1,8 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { metricsRoute } from '../observability/http.ts';
+import { logRequests } from '../observability/logging.ts';
+import type { Metrics } from '../observability/metrics.ts';
 import type { Taskbus } from '../taskbus.ts';
 import type { KeyStore } from './auth/keys.ts';
+import { type OpenApiOptions, registerOpenApi } from './openapi/plugin.ts';
 import { installErrorHandling } from './problem.ts';
+import type { RateLimiter } from './ratelimit/limiter.ts';
 import { adminRoutes } from './routes/admin.ts';
 import { healthRoutes } from './routes/health.ts';
 import { triggerRoutes } from './routes/trigger.ts';
@@ -21,6 +26,14 @@ export interface AppOptions {
   logger?: Logger;
   /** More routes (dashboard, metrics…), registered after the core routes. */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
+  /** Prometheus metrics: requests counted per route and status, served at GET /metrics. */
+  metrics?: { metrics: Metrics; public?: boolean };
+  /** OpenAPI at /openapi.json and Swagger UI at /docs (default on); false turns both off. */
+  openapi?: OpenApiOptions | false;
+  /** Rate limits and quotas on the task endpoints (off unless given). */
+  rateLimiter?: RateLimiter;
+  /** One access-log line per request (method, route, status, time; `?code=` removed). */
+  logRequests?: boolean;
 }
 
 /**
@@ -36,9 +49,14 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
   const validators = compileSchemas(o.tb.tasks.values());
-  triggerRoutes(app, { tb: o.tb, keys: o.keys, validators });
+  // Both collect routes as they are declared: before the routes.
+  o.metrics?.metrics.instrument(app);
+  if (o.openapi !== false) await registerOpenApi(app, { tb: o.tb, keys: o.keys, ...o.openapi });
+  if (o.logRequests) logRequests(app, o.logger ?? o.tb.log);
+  triggerRoutes(app, { tb: o.tb, keys: o.keys, validators, limiter: o.rateLimiter });
   adminRoutes(app, { tb: o.tb, keys: o.keys });
   healthRoutes(app, { tb: o.tb, ready: o.ready ?? (() => true) });
+  if (o.metrics) metricsRoute(app, o.metrics.metrics, { public: o.metrics.public, keys: o.keys });
   for (const p of o.plugins ?? []) await p(app);
   return app;
 }

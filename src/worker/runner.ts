@@ -1,7 +1,9 @@
+import { context as otel } from '@opentelemetry/api';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.ts';
 import { decideFailure, toAttemptError } from '../core/decide.ts';
 import { isTaskbusError } from '../errors.ts';
+import { endProcessSpan, startProcessSpan, traceIdOf } from '../observability/tracing.ts';
 import { decodeBody } from '../storage/common.ts';
 import type { ReceivedMessage, Settlement, StorageDriver } from '../storage/driver.ts';
 import type { LoadedTask, TaskContext } from '../tasks/define.ts';
@@ -133,7 +135,11 @@ export class TaskRunner {
     const { clock, settler, driver } = this.deps;
     const s = this.task.settings;
     const startedAt = clock.now();
-    const log = this.deps.log.child({ task: m.name, messageId: m.id, deliveryCount: m.deliveryCount });
+    const log = this.deps.log.child(
+      m.traceparent
+        ? { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount, traceId: traceIdOf(m.traceparent) }
+        : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
+    );
     let lockLost = false;
     const timeout = clock.setTimeout(() => ac.abort(new TimeoutError(s.timeoutMs)), s.timeoutMs);
     // Renew at half the lock duration: one missed renewal still leaves half a lock of slack.
@@ -186,9 +192,15 @@ export class TaskRunner {
     };
 
     let settlement: Settlement;
+    let thrownError: unknown;
+    // The handler runs in a span continued from the message's traceparent (a no-op without an
+    // OpenTelemetry SDK), so its spans and follow-up enqueues join the request's trace.
+    const trace = startProcessSpan(m);
     try {
       const result = await raceAbort(
-        Promise.resolve().then(() => this.task.handler(decodeBody(m.body), ctx)),
+        Promise.resolve().then(() =>
+          otel.with(trace.context, () => this.task.handler(decodeBody(m.body), ctx)),
+        ),
         ac.signal,
       );
       const endedAt = clock.now();
@@ -200,6 +212,7 @@ export class TaskRunner {
         attempt: { startedAt, endedAt, worker: this.deps.workerId, error: null },
       };
     } catch (thrown) {
+      thrownError = thrown;
       const endedAt = clock.now();
       const error = toAttemptError(thrown);
       const attempt = { startedAt, endedAt, worker: this.deps.workerId, error };
@@ -242,6 +255,11 @@ export class TaskRunner {
       clock.clearTimeout(timeout);
       clock.clearTimeout(renewTimer);
     }
+    endProcessSpan(trace.span, {
+      kind: settlement.kind,
+      reason: settlement.kind === 'deadletter' ? settlement.reason : undefined,
+      error: thrownError,
+    });
     if (!ac.signal.aborted) ac.abort(new Error('attempt finished'));
     if (!this.stopping) this.release(m.id);
     if (lockLost) {

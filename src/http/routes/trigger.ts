@@ -8,23 +8,32 @@ import type { KeyStore } from '../auth/keys.ts';
 import { readBody } from '../body.ts';
 import { acceptedDocument, statusUrl, taskDocument } from '../documents.ts';
 import { enqueueOptions } from '../options.ts';
+import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { validateBody } from '../schema.ts';
 
 export interface TriggerDeps {
   tb: Taskbus;
   keys: KeyStore;
   validators: Map<string, ValidateFunction>;
+  /** Rate limits and quotas, when configured. */
+  limiter?: RateLimiter;
 }
 
 type NameParams = { Params: { name: string } };
 type TaskParams = { Params: { name: string; id: string } };
 
 /** The HTTP trigger (SPEC §4): POST /api/{name} and the status endpoint. */
-export function triggerRoutes(app: FastifyInstance, { tb, keys, validators }: TriggerDeps): void {
+export function triggerRoutes(app: FastifyInstance, { tb, keys, validators, limiter }: TriggerDeps): void {
   app.post<NameParams>('/api/:name', async (request, reply) => {
     const { name } = request.params;
     const task = tb.tasks.get(name);
-    await authorizeTask(request, keys, name, name.startsWith('$') ? undefined : task?.settings.auth);
+    const principal = await authorizeTask(
+      request,
+      keys,
+      name,
+      name.startsWith('$') ? undefined : task?.settings.auth,
+    );
+    if (limiter) await limiter.check(request, reply, name, principal, 'enqueue');
     const now = tb.clock.now();
     const options = enqueueOptions(request, now);
     const body = readBody(request);
@@ -55,10 +64,16 @@ export function triggerRoutes(app: FastifyInstance, { tb, keys, validators }: Tr
       .send(acceptedDocument({ id: r.id, name, status: scheduled ? 'scheduled' : 'queued' }));
   });
 
-  app.get<TaskParams>('/api/:name/tasks/:id', async (request) => {
+  app.get<TaskParams>('/api/:name/tasks/:id', async (request, reply) => {
     const { name, id } = request.params;
     const task = tb.tasks.get(name);
-    await authorizeTask(request, keys, name, name.startsWith('$') ? undefined : task?.settings.auth);
+    const principal = await authorizeTask(
+      request,
+      keys,
+      name,
+      name.startsWith('$') ? undefined : task?.settings.auth,
+    );
+    if (limiter) await limiter.check(request, reply, name, principal, 'status');
     const m = ID_PATTERN.test(id) ? await tb.getTask(id) : null;
     if (!m || m.name !== name)
       throw new TaskbusError('MESSAGE_NOT_FOUND', `task ${name} has no message ${id}`);
