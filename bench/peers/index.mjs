@@ -13,6 +13,8 @@
 //     work({ concurrency, mode: 'noop' | 'throw', onStart(body) })  starts a worker
 //     starts(): number               handler calls so far
 //     pending(): Promise<number>     messages neither completed nor dead
+//     settled?(): number             final settlements so far, from events the
+//                                    system emits after committing them
 //     seedRetained(n)                n finished (completed + dead) messages
 //     close() }
 

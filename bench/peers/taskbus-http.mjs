@@ -1,10 +1,10 @@
 // Taskbus's own HTTP trigger, `POST /api/{name}`, served by its CLI in a child
 // process the way a user runs it. `taskbus api` (the API half, no workers)
-// matches the peers' routes, which only enqueue; if the CLI has no `api`
-// command, `start` is used and its workers run alongside.
+// matches the peers' routes, which only enqueue.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnProgram } from '../lib/child.mjs';
@@ -15,28 +15,39 @@ const TASKS_DIR = fileURLToPath(new URL('../tasks', import.meta.url));
 const BIN = join(ROOT, 'bin/taskbus.mjs');
 const MASTER_KEY = 'bench-master-key-0123456789abcdef';
 
-export async function startTaskbusHttp({ db, command = process.env.BENCH_TASKBUS_HTTP_COMMAND ?? 'api' }) {
+export async function startTaskbusHttp({ db }) {
+  const command = 'api';
   if (!existsSync(BIN)) throw new Error('bin/taskbus.mjs does not exist yet');
   const port = await freePort();
+  // Run from an empty folder so no taskbus.config.* of the repository applies;
+  // from source, as the programmatic adapter does, so both measure the same code.
+  const cwd = mkdtempSync(join(tmpdir(), 'taskbus-bench-cwd-'));
   const server = spawnProgram(process.execPath, [BIN, command, '--tasks', TASKS_DIR, '--port', String(port), '--db', db], {
-    cwd: ROOT,
-    env: { TASKBUS_MASTER_KEY: MASTER_KEY, NODE_ENV: 'production', LOG_LEVEL: 'warn' },
+    cwd,
+    env: {
+      TASKBUS_MASTER_KEY: MASTER_KEY,
+      TASKBUS_FROM_SOURCE: '1',
+      TASKBUS_LOG_LEVEL: process.env.TASKBUS_LOG_LEVEL ?? 'error',
+      NODE_ENV: 'production',
+    },
   });
+  const stop = async () => {
+    await server.stop();
+    rmSync(cwd, { recursive: true, force: true });
+  };
   const base = `http://127.0.0.1:${port}`;
   const deadline = nowMs() + 30_000;
   while (nowMs() < deadline) {
     if (server.child.exitCode !== null) {
-      if (command === 'api' && /unknown command|error: unknown/i.test(server.output())) {
-        return startTaskbusHttp({ db, command: 'start' });
-      }
+      rmSync(cwd, { recursive: true, force: true });
       throw new Error(`taskbus ${command} exited: ${server.output().slice(-800)}`);
     }
     if (await ready(`${base}/readyz`)) {
-      return { url: `${base}/api/noop`, headers: { 'x-functions-key': MASTER_KEY }, stop: server.stop };
+      return { url: `${base}/api/noop`, headers: { 'x-functions-key': MASTER_KEY }, stop };
     }
     await sleep(100);
   }
-  await server.stop();
+  await stop();
   throw new Error(`taskbus ${command} was not ready in 30 s: ${server.output().slice(-800)}`);
 }
 
