@@ -116,6 +116,21 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.ok(ok.every((r) => r.created));
     });
 
+    it('enqueue › concurrent calls commit independently: a failing batch fails alone', async () => {
+      const dup = msg('a', 2);
+      const results = await Promise.allSettled([
+        d.enqueue({ messages: [msg('a', 1)], now: T0 }),
+        d.enqueue({ messages: [dup, { ...msg('a', 3), id: dup.id }], now: T0 }),
+        d.enqueue({ messages: [msg('a', 4), msg('a', 5)], now: T0 }),
+      ]);
+      assert.deepEqual(
+        results.map((r) => r.status),
+        ['fulfilled', 'rejected', 'fulfilled'],
+      );
+      assert.equal(await d.getMessage({ id: dup.id, now: T0 }), null);
+      assert.equal((await d.counts({ now: T0, names: ['a'] }))[0].queued, 3);
+    });
+
     it('enqueue › an idempotency key returns the first message within 24 h, per task name', async () => {
       const a = await d.enqueue({ messages: [msg('a', 1, { idempotencyKey: 'k' })], now: T0 });
       const b = await d.enqueue({ messages: [msg('a', 2, { idempotencyKey: 'k' })], now: T0 + 1000 });

@@ -22,17 +22,19 @@ import type {
   StorageDriver,
 } from '../driver.ts';
 import { asClient, clientConfig, Db, type Queryable, resolveUrl } from './connection.ts';
-import { Listener } from './listener.ts';
+import { GroupCommit } from './group.ts';
+import { Subscriptions } from './listener.ts';
 import {
   byId,
   deadLetterEvent,
   insertParams,
   keyFromRow,
+  mergeCounts,
   receivedFromRow,
   settleParams,
   toRecord,
 } from './mapping.ts';
-import { LATEST_VERSION, MIGRATIONS } from './migrations.ts';
+import { migrate } from './migrate.ts';
 import { rateLimiter } from './ratelimit.ts';
 import { makeSql, type Row, type Sql } from './statements.ts';
 
@@ -51,8 +53,9 @@ export interface PostgresOptions extends DriverOptions {
 /**
  * The multi-host driver: node-postgres, any number of processes on any number of machines
  * sharing one database. Receive is one `FOR UPDATE SKIP LOCKED` statement; settle, rescue and
- * enqueue send a whole batch in one statement (arrays unnested server-side). Every message made
- * visible is announced with NOTIFY on commit; `subscribe` LISTENs on a dedicated connection.
+ * enqueue send a whole batch in one statement (arrays unnested server-side), and the enqueues of
+ * one event-loop turn share one statement (group commit). Every message made visible is
+ * announced with NOTIFY on commit; `subscribe` LISTENs on a dedicated connection.
  *
  * Single statements run in autocommit, so they are atomic without BEGIN/COMMIT round trips;
  * only the operations that read a result before writing (idempotent enqueue, TTL expiry with
@@ -65,11 +68,11 @@ export class PostgresDriver implements StorageDriver {
   /** The NOTIFY channel of this schema: task names whose messages may have become visible. */
   readonly channel: string;
   private readonly db: Db;
+  private readonly group: GroupCommit;
   private readonly config: pg.ClientConfig;
   private readonly sql: Sql;
   private readonly deadLetterEvents: boolean;
-  private listener: Listener | null = null;
-  private readonly subscribers = new Set<(names: string[]) => void>();
+  private readonly subscriptions: Subscriptions;
   private closed = false;
   private hitLimit: ReturnType<typeof rateLimiter> | null = null;
 
@@ -81,34 +84,25 @@ export class PostgresDriver implements StorageDriver {
     this.deadLetterEvents = options.deadLetterEvents ?? false;
     this.config = clientConfig(url);
     this.db = new Db(this.config, poolSize);
+    this.subscriptions = new Subscriptions({
+      config: this.config,
+      channel: this.channel,
+      waitingNames: async () =>
+        (await this.db.q('waitingNames', this.sql.waitingNames, [])).rows.map((r) => r.name as string),
+    });
+    this.group = new GroupCommit((batches) =>
+      this.db.q('insert', this.sql.insert, insertParams(batches, this.channel)),
+    );
   }
 
   async migrate(): Promise<void> {
-    await this.db.tx(async (c) => {
-      await c.query({ text: this.sql.migrateLock, values: [this.schema] });
-      await c.query({ text: this.sql.createSchema });
-      await c.query({ text: this.sql.createMigrations });
-      const current = Number((await c.query({ text: this.sql.currentVersion })).rows[0].v);
-      if (current > LATEST_VERSION) {
-        throw new TaskbusError(
-          'SCHEMA_TOO_NEW',
-          `the PostgreSQL schema '${this.schema}' is at version ${current} but this Taskbus knows only up to ${LATEST_VERSION}: upgrade Taskbus`,
-        );
-      }
-      for (const m of MIGRATIONS) {
-        if (m.version <= current) continue;
-        await c.query({ text: m.sql(pg.escapeIdentifier(this.schema)) });
-        await c.query({ text: this.sql.recordMigration, values: [m.version, m.name, Date.now()] });
-      }
-    });
+    await migrate(this.db, this.schema);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.subscribers.clear();
-    await this.listener?.stop();
-    this.listener = null;
+    await this.subscriptions.stop();
     await this.db.end();
   }
 
@@ -143,13 +137,19 @@ export class PostgresDriver implements StorageDriver {
         fresh.push(m);
         results.push({ id: m.id, created: true });
       }
-      if (fresh.length)
-        await this.db.q('insert', this.sql.insert, insertParams(fresh, p.now, this.channel), c, ext);
+      if (fresh.length) {
+        const params = insertParams([{ messages: fresh, now: p.now }], this.channel);
+        await this.db.q('insert', this.sql.insert, params, c, ext);
+      }
       return results;
     };
     if (external) return run(external);
-    // Without idempotency keys the insert is one statement: autocommit, one round trip.
-    if (p.messages.every((m) => m.idempotencyKey === null)) return run();
+    // Without idempotency keys: one INSERT shared with the other enqueues of this turn.
+    if (p.messages.every((m) => m.idempotencyKey === null)) {
+      return this.group
+        .add(p.messages, p.now)
+        .then(() => p.messages.map((m) => ({ id: m.id, created: true })));
+    }
     return this.db.tx(run);
   }
 
@@ -232,8 +232,10 @@ export class PostgresDriver implements StorageDriver {
       const events = rows
         .filter((row) => this.deadLetterEvents && !row.name.startsWith('$'))
         .map((row) => deadLetterEvent(row.id, row.name, 'TTLExpiredException', p.now));
-      if (events.length)
-        await this.db.q('insert', this.sql.insert, insertParams(events, p.now, this.channel), c);
+      if (events.length) {
+        const params = insertParams([{ messages: events, now: p.now }], this.channel);
+        await this.db.q('insert', this.sql.insert, params, c);
+      }
       return rows.map((row) => row.id);
     };
     // The outbox needs a second statement in the same transaction; without it one suffices.
@@ -317,41 +319,9 @@ export class PostgresDriver implements StorageDriver {
   }
 
   async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
-    const by = new Map<string, QueueCounts>();
-    const entry = (name: string) => {
-      let e = by.get(name);
-      if (!e) {
-        e = {
-          name,
-          scheduled: 0,
-          queued: 0,
-          running: 0,
-          completed: 0,
-          deadlettered: 0,
-          oldestQueuedAt: null,
-        };
-        by.set(name, e);
-      }
-      return e;
-    };
-    for (const n of p.names ?? []) entry(n);
-    for (const r of (await this.db.q('countSettled', this.sql.countSettled, [])).rows) {
-      const e = entry(r.name);
-      if (r.state === 'completed') e.completed = r.n;
-      else e.deadlettered = r.n;
-    }
-    for (const r of (await this.db.q('countActive', this.sql.countActive, [p.now])).rows) {
-      Object.assign(entry(r.name), {
-        scheduled: r.scheduled,
-        queued: r.queued,
-        running: r.running,
-        oldestQueuedAt: r.oldest,
-      });
-    }
-    const names = p.names ? new Set(p.names) : null;
-    return [...by.values()]
-      .filter((e) => !names || names.has(e.name))
-      .sort((a, b) => a.name.localeCompare(b.name));
+    const settled = await this.db.q('countSettled', this.sql.countSettled, []);
+    const active = await this.db.q('countActive', this.sql.countActive, [p.now]);
+    return mergeCounts(p.names, settled.rows, active.rows);
   }
 
   async activity(p: ActivityParams): Promise<ActivityBucket[]> {
@@ -432,33 +402,11 @@ export class PostgresDriver implements StorageDriver {
    */
   async subscribe(listener: (names: string[]) => void): Promise<() => Promise<void>> {
     if (this.closed) throw new TaskbusError('STORAGE_UNAVAILABLE', 'the driver is closed');
-    this.subscribers.add(listener);
-    if (!this.listener) {
-      this.listener = new Listener({
-        config: this.config,
-        channel: this.channel,
-        onNames: (names) => {
-          for (const s of this.subscribers) s(names);
-        },
-        waitingNames: async () =>
-          (await this.db.q('waitingNames', this.sql.waitingNames, [])).rows.map((r) => r.name as string),
-      });
-      await this.listener.start();
-    }
-    return async () => {
-      this.subscribers.delete(listener);
-      if (this.subscribers.size === 0 && this.listener) {
-        const l = this.listener;
-        this.listener = null;
-        await l.stop();
-      }
-    };
+    return this.subscriptions.add(listener);
   }
 
-  /** The listening connection, for health checks and tests. */
+  /** The listening connection, for health checks and tests; null when nobody subscribed. */
   get listenerState(): { connected: boolean; reconnects: number } | null {
-    return this.listener
-      ? { connected: this.listener.connected, reconnects: this.listener.reconnects }
-      : null;
+    return this.subscriptions.state;
   }
 }

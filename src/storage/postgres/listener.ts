@@ -132,3 +132,44 @@ export class Listener {
     });
   }
 }
+
+/**
+ * The subscribers of one driver sharing one Listener: it connects on the first subscribe and
+ * disconnects when the last one leaves.
+ */
+export class Subscriptions {
+  private listener: Listener | null = null;
+  private readonly subscribers = new Set<(names: string[]) => void>();
+
+  constructor(private readonly o: Omit<ListenerOptions, 'onNames'>) {}
+
+  async add(subscriber: (names: string[]) => void): Promise<() => Promise<void>> {
+    this.subscribers.add(subscriber);
+    if (!this.listener) {
+      this.listener = new Listener({
+        ...this.o,
+        onNames: (names) => {
+          for (const s of this.subscribers) s(names);
+        },
+      });
+      await this.listener.start();
+    }
+    return async () => {
+      this.subscribers.delete(subscriber);
+      if (this.subscribers.size === 0) await this.stop();
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.subscribers.clear();
+    const l = this.listener;
+    this.listener = null;
+    await l?.stop();
+  }
+
+  get state(): { connected: boolean; reconnects: number } | null {
+    return this.listener
+      ? { connected: this.listener.connected, reconnects: this.listener.reconnects }
+      : null;
+  }
+}

@@ -3,7 +3,7 @@
  * and rows back to records. Pure functions, no I/O.
  */
 import { newId } from '../../id.ts';
-import type { MessageRecord } from '../../types.ts';
+import type { MessageRecord, QueueCounts } from '../../types.ts';
 import { bodyFromColumns, DEADLETTER_EVENT_TASK, parseJsonColumn, visibleState } from '../common.ts';
 import type { ApiKeyRecord, NewMessage, ReceivedMessage, Settlement } from '../driver.ts';
 import type { Row } from './statements.ts';
@@ -17,20 +17,23 @@ function columns(rows: unknown[][], width: number): unknown[][] {
   return cols;
 }
 
-/** Parameters of the `insert` statement. */
-export function insertParams(messages: NewMessage[], now: number, channel: string): unknown[] {
-  const rows = messages.map((m) => [
-    m.id,
-    m.name,
-    m.body.kind === 'json' ? m.body.json : null,
-    m.body.kind === 'bytes' ? m.body.bytes : null,
-    m.body.kind === 'bytes' ? m.body.contentType : null,
-    m.visibleAt,
-    m.expiresAt,
-    m.idempotencyKey,
-    m.traceparent,
-  ]);
-  return [now, ...columns(rows, 9), channel];
+/** Parameters of the `insert` statement: the messages of one or more enqueue calls. */
+export function insertParams(batches: { messages: NewMessage[]; now: number }[], channel: string): unknown[] {
+  const rows = batches.flatMap(({ messages, now }) =>
+    messages.map((m) => [
+      m.id,
+      m.name,
+      m.body.kind === 'json' ? m.body.json : null,
+      m.body.kind === 'bytes' ? m.body.bytes : null,
+      m.body.kind === 'bytes' ? m.body.contentType : null,
+      now,
+      m.visibleAt,
+      m.expiresAt,
+      m.idempotencyKey,
+      m.traceparent,
+    ]),
+  );
+  return [...columns(rows, 10), channel];
 }
 
 /** Parameters of the `settle` and `rescue` statements. Event ids are minted only when needed. */
@@ -126,4 +129,39 @@ export function keyFromRow(r: any): ApiKeyRecord {
     createdAt: r.created_at,
     revokedAt: r.revoked_at,
   };
+}
+
+/**
+ * Rows of `countSettled` (name, state, n) and `countActive` (name, scheduled, queued, running,
+ * oldest) → one QueueCounts per name, sorted; `names` are listed even without messages, and
+ * when given only they are.
+ */
+export function mergeCounts(names: string[] | undefined, settled: any[], active: any[]): QueueCounts[] {
+  const by = new Map<string, QueueCounts>();
+  const entry = (name: string) => {
+    let e = by.get(name);
+    if (!e) {
+      e = { name, scheduled: 0, queued: 0, running: 0, completed: 0, deadlettered: 0, oldestQueuedAt: null };
+      by.set(name, e);
+    }
+    return e;
+  };
+  for (const n of names ?? []) entry(n);
+  for (const r of settled) {
+    const e = entry(r.name);
+    if (r.state === 'completed') e.completed = r.n;
+    else e.deadlettered = r.n;
+  }
+  for (const r of active) {
+    Object.assign(entry(r.name), {
+      scheduled: r.scheduled,
+      queued: r.queued,
+      running: r.running,
+      oldestQueuedAt: r.oldest,
+    });
+  }
+  const only = names ? new Set(names) : null;
+  return [...by.values()]
+    .filter((e) => !only || only.has(e.name))
+    .sort((a, b) => a.name.localeCompare(b.name));
 }

@@ -95,22 +95,23 @@ SELECT ord, pg_notify($15::text, wake) FROM (
 
 export function makeSql(s: string) {
   return {
-    // $1 now, $2..$10 parallel arrays (id, name, body, body_bytes, content_type, visible_at,
+    // $1..$10 parallel arrays (id, name, body, body_bytes, content_type, enqueued_at, visible_at,
     // expires_at, idempotency_key, traceparent), $11 channel → nothing. One statement, so it
-    // commits alone (autocommit) or with the caller's transaction; names visible now are
-    // announced on commit.
+    // commits alone (autocommit) or with the caller's transaction; names visible at their
+    // enqueue time are announced on commit. Rows may come from several callers (group commit).
     insert: `
 WITH ins AS (
   INSERT INTO ${s}.messages (id, name, state, body, body_bytes, content_type, enqueued_at, visible_at,
       expires_at, idempotency_key, traceparent)
-  SELECT id, name, 'ready', body, body_bytes, content_type, $1::bigint, visible_at, expires_at,
+  SELECT id, name, 'ready', body, body_bytes, content_type, enqueued_at, visible_at, expires_at,
       idempotency_key, traceparent
-  FROM unnest($2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[], $7::bigint[], $8::bigint[],
-      $9::text[], $10::text[])
-    AS t(id, name, body, body_bytes, content_type, visible_at, expires_at, idempotency_key, traceparent)
-  RETURNING name, visible_at
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::bigint[], $7::bigint[],
+      $8::bigint[], $9::text[], $10::text[])
+    AS t(id, name, body, body_bytes, content_type, enqueued_at, visible_at, expires_at, idempotency_key,
+      traceparent)
+  RETURNING name, visible_at, enqueued_at
 )
-SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visible_at <= $1::bigint) n`,
+SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visible_at <= enqueued_at) n`,
 
     // $1 name, $2 key, $3 message id, $4 now, $5 window start → message_id when this message
     // claimed the key (new, or an expired key taken over); no row when a live key exists.
@@ -302,17 +303,6 @@ SELECT name FROM n WHERE name IS NOT NULL`,
     findKey: `SELECT ${KEY_COLUMNS} FROM ${s}.api_keys WHERE hash = $1::text AND revoked_at IS NULL`,
     revokeKey: `UPDATE ${s}.api_keys SET revoked_at = $1::bigint WHERE id = $2::text AND revoked_at IS NULL
       RETURNING 1`,
-
-    // Migration bookkeeping. The advisory lock (held to the end of the transaction) serialises
-    // every process migrating this schema: one applies, the others then find nothing to do.
-    // Key: (a constant for Taskbus, hash of the schema name) so other schemas migrate in parallel.
-    migrateLock: `SELECT pg_advisory_xact_lock(1952539499, hashtext($1::text))`,
-    createSchema: `CREATE SCHEMA IF NOT EXISTS ${s}`,
-    createMigrations: `CREATE TABLE IF NOT EXISTS ${s}.schema_migrations
-      (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`,
-    currentVersion: `SELECT coalesce(max(version), 0) AS v FROM ${s}.schema_migrations`,
-    recordMigration: `INSERT INTO ${s}.schema_migrations (version, name, applied_at)
-      VALUES ($1::integer, $2::text, $3::bigint)`,
   };
 }
 

@@ -1,0 +1,47 @@
+/**
+ * Group commit: enqueue calls that arrive together share one INSERT and one commit, and every
+ * call resolves only once its rows are committed (visible to another process).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { newId } from '../../src/id.ts';
+import { jsonBody } from '../../src/storage/common.ts';
+import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
+import { adminQuery, POSTGRES_URL, postgresPreflight, useSchemas } from '../support/postgres.ts';
+
+const T0 = 1_800_000_000_000;
+
+describe('postgres enqueue', { skip: await postgresPreflight() }, () => {
+  const schemas = useSchemas();
+
+  it('enqueue › 300 concurrent calls share one commit and each resolves once committed', async () => {
+    const schema = schemas.create();
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    const other = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await d.migrate();
+      const ids = Array.from({ length: 300 }, () => newId(T0));
+      const seen = await Promise.all(
+        ids.map(async (id, i) => {
+          const message = { id, name: 'a', body: jsonBody(i), visibleAt: T0, expiresAt: null };
+          await d.enqueue({
+            messages: [{ ...message, idempotencyKey: null, traceparent: null }],
+            now: T0 + i,
+          });
+          return (await other.getMessage({ id, now: T0 + i }))?.enqueuedAt;
+        }),
+      );
+      assert.deepEqual(
+        seen,
+        ids.map((_, i) => T0 + i),
+        'each call is visible to another process when it resolves, with its own enqueue time',
+      );
+      // Rows written by one transaction share its id (xmin): 300 calls, one commit.
+      const commits = await adminQuery(`SELECT count(DISTINCT xmin::text)::int AS n FROM ${schema}.messages`);
+      assert.equal(commits.rows[0].n, 1);
+    } finally {
+      await d.close();
+      await other.close();
+    }
+  });
+});
