@@ -47,7 +47,7 @@ describe('scale-out on PostgreSQL', { skip: await postgresPreflight() }, () => {
   }, async (t) => {
     const schema = schemas.create();
     const app = `tb-scaleout-${randomBytes(4).toString('hex')}`;
-    const db = postgresUrl({ schema, application_name: app });
+    const db = postgresUrl({ schema, application_name: app, pool_size: '4' });
     const env = { TASKBUS_MASTER_KEY: KEY, TASKBUS_LOG_JSON: '1' };
     const procs: ServerProcess[] = [];
     try {

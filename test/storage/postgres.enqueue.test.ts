@@ -44,4 +44,29 @@ describe('postgres enqueue', { skip: await postgresPreflight() }, () => {
       await other.close();
     }
   });
+
+  it('close › writes the enqueues already requested before releasing the connections', async () => {
+    const schema = schemas.create();
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    await d.migrate();
+    const id = newId(T0);
+    const pending = d.enqueue({
+      messages: [
+        {
+          id,
+          name: 'a',
+          body: jsonBody(1),
+          visibleAt: T0,
+          expiresAt: null,
+          idempotencyKey: null,
+          traceparent: null,
+        },
+      ],
+      now: T0,
+    });
+    await d.close();
+    assert.deepEqual(await pending, [{ id, created: true }]);
+    const r = await adminQuery(`SELECT count(*)::int AS n FROM ${schema}.messages WHERE id = $1`, [id]);
+    assert.equal(r.rows[0].n, 1);
+  });
 });

@@ -102,6 +102,7 @@ export class PostgresDriver implements StorageDriver {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    await this.group.drain();
     await this.subscriptions.stop();
     await this.db.end();
   }

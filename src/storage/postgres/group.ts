@@ -20,6 +20,7 @@ interface Pending {
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
+  private readonly inflight = new Set<Promise<void>>();
 
   /**
    * @param insert runs the insert statement for the given batches (one statement, one commit).
@@ -54,7 +55,16 @@ export class GroupCommit {
         rows += next.batch.messages.length;
         group.push(next);
       }
-      void this.commit(group);
+      const p = this.commit(group).finally(() => this.inflight.delete(p));
+      this.inflight.add(p);
+    }
+  }
+
+  /** Resolves when every enqueue requested so far has been written (or has failed). */
+  async drain(): Promise<void> {
+    while (this.pending.length || this.inflight.size) {
+      if (this.pending.length) this.flush();
+      await Promise.all([...this.inflight]);
     }
   }
 
