@@ -4,6 +4,21 @@
 
 export type { Clock } from './clock.ts';
 export { ManualClock, systemClock } from './clock.ts';
+export type { TaskbusConfig } from './config/config.ts';
+export { defineConfig } from './config/config.ts';
+export type { DeadLetterFilter } from './deadletter/filter.ts';
+export { installDeadLetters } from './deadletter/install.ts';
+export type { DeadLetterPayload } from './deadletter/payload.ts';
+export { verifyWebhookSignature } from './deadletter/signature.ts';
+export type {
+  ActionRetrySettings,
+  DeadLetterConfig,
+  DeadLetterRule,
+  RuleAction,
+  RuleCondition,
+  RuleMode,
+  SmtpConfig,
+} from './deadletter/types.ts';
 export type { ErrorCode } from './errors.ts';
 export { ERRORS, LockLostError, TaskbusError } from './errors.ts';
 export type { StorageDriver } from './storage/driver.ts';

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { loadConfigFile, type TaskbusConfig } from './config/config.ts';
+import { deadLetterServerExtension, wantsDeadLetterEvents } from './deadletter/install.ts';
 import { buildApp } from './http/app.ts';
 import { KeyStore } from './http/auth/keys.ts';
 import { openApiConfig } from './http/openapi/plugin.ts';
@@ -48,6 +49,7 @@ const extensions: ServerExtension[] = [];
 export function registerServerExtension(e: ServerExtension): void {
   extensions.push(e);
 }
+registerServerExtension(deadLetterServerExtension);
 
 /**
  * The composition root: config → storage → migrations → tasks → keys → HTTP app and/or
@@ -76,6 +78,7 @@ export async function startServer(
     logger: log,
     synchronous: config.synchronous,
     completedRetentionMs: config.retentionMs,
+    deadLetterEvents: wantsDeadLetterEvents(config),
   });
   let ready = false;
   const metricsSettings = metricsConfig(config);

@@ -222,6 +222,14 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
     return this.worker;
   }
 
+  /**
+   * Wakes this process's runners of these task names at once instead of at the next poll
+   * (for messages a driver enqueued itself, such as `$deadletter` events).
+   */
+  wake(names?: string[]): void {
+    this.worker?.wake(names);
+  }
+
   /** Stops the workers gracefully (see Worker.stop). */
   async stopWorkers(graceMs?: number): Promise<void> {
     const w = this.worker;

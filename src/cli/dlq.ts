@@ -1,10 +1,19 @@
 import type { Command } from 'commander';
+import { exportDeadLetters, purgeDeadLetters, redrive } from '../deadletter/redrive.ts';
 import { TaskbusError } from '../errors.ts';
 import { taskDocument } from '../http/documents.ts';
 import { type DbFlags, dbOptions, fail, printJson, withTaskbus } from './common.ts';
+import {
+  cliActor,
+  type FilterFlags,
+  filterFromFlags,
+  filterOptions,
+  parseJsonFlag,
+  selectionFromArgs,
+} from './dlq-filter.ts';
 
-/** `taskbus dlq list|show|resubmit|purge`: the dead-letter queue from the command line. */
-export function registerDlq(program: Command): void {
+/** `taskbus dlq list|show|resubmit|purge|export`: the dead-letter queue from the command line. */
+export function registerDlq(program: Command): Command {
   const dlq = program.command('dlq').description('browse, resubmit or purge dead-lettered tasks');
 
   dbOptions(dlq.command('list [name]').description('list dead-lettered tasks (of one task name, or all)'))
@@ -52,36 +61,92 @@ export function registerDlq(program: Command): void {
     },
   );
 
-  dbOptions(
-    dlq.command('resubmit <name> [ids...]').description('move dead-lettered tasks back to their queue'),
+  filterOptions(
+    dbOptions(
+      dlq
+        .command('resubmit [name] [ids...]')
+        .description('move dead-lettered tasks back to their queue: by ids, by filter, or --all'),
+    ),
   )
-    .option('--all', 'every dead-lettered task of this name')
-    .action(async (name: string, ids: string[], o: DbFlags & { all?: boolean }) => {
-      try {
-        if (!o.all && ids.length === 0) throw new TaskbusError('BAD_REQUEST', 'give message ids or --all');
-        if (o.all && ids.length) throw new TaskbusError('BAD_REQUEST', 'give message ids or --all, not both');
-        const r = await withTaskbus(o, (tb) =>
-          tb.resubmit(name, { ids: o.all ? undefined : ids, all: !!o.all, event: { by: 'cli' } }),
-        );
-        printJson({ resubmitted: r.resubmitted.length, ids: r.resubmitted, notFound: r.notFound });
-        if (r.notFound.length) process.exitCode = 3;
-      } catch (err) {
-        fail(err);
-      }
-    });
-
-  dbOptions(dlq.command('purge <name>').description('delete every dead-lettered task of this name'))
-    .option('--yes', 'confirm: this cannot be undone')
-    .action(async (name: string, o: DbFlags & { yes?: boolean }) => {
-      try {
-        if (!o.yes)
-          throw new TaskbusError(
-            'BAD_REQUEST',
-            `purging deletes every dead-lettered '${name}' task: add --yes to confirm`,
+    .option('--all', 'every dead-lettered task (of this name, or of every task)')
+    .option('--body <json>', 'replace the body of every moved task')
+    .option('--to <name>', 'send to this task instead of the original')
+    .option('--dry-run', 'only list what would move')
+    .action(
+      async (
+        name: string | undefined,
+        ids: string[],
+        o: DbFlags & FilterFlags & { all?: boolean; body?: string; to?: string; dryRun?: boolean },
+      ) => {
+        try {
+          const sel = selectionFromArgs(name === undefined ? [] : [name, ...ids], o);
+          const body = o.body === undefined ? undefined : parseJsonFlag('--body', o.body);
+          const r = await withTaskbus(o, (tb) =>
+            redrive(tb, sel, { by: cliActor(), body, toName: o.to, dryRun: o.dryRun }),
           );
-        printJson(await withTaskbus(o, (tb) => tb.purge(name)));
-      } catch (err) {
-        fail(err);
-      }
-    });
+          printJson({
+            resubmitted: r.resubmitted.length,
+            ids: r.resubmitted,
+            notFound: r.notFound,
+            dryRun: !!o.dryRun,
+          });
+          if (r.notFound.length) process.exitCode = 3;
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  filterOptions(
+    dbOptions(
+      dlq
+        .command('purge [name] [ids...]')
+        .description('delete dead-lettered tasks: every one of this name, by ids, by filter, or --all'),
+    ),
+  )
+    .option('--all', 'every dead-lettered task of every task name')
+    .option('--yes', 'confirm: this cannot be undone')
+    .option('--dry-run', 'only list what would be deleted')
+    .action(
+      async (
+        name: string | undefined,
+        ids: string[],
+        o: DbFlags & FilterFlags & { all?: boolean; yes?: boolean; dryRun?: boolean },
+      ) => {
+        try {
+          const sel = selectionFromArgs(name === undefined ? [] : [name, ...ids], o, true);
+          if (!o.yes && !o.dryRun)
+            throw new TaskbusError(
+              'BAD_REQUEST',
+              `purging deletes ${name ? `dead-lettered '${name}' tasks` : 'dead-lettered tasks'}: add --yes to confirm`,
+            );
+          const r = await withTaskbus(o, (tb) =>
+            purgeDeadLetters(tb, sel, { by: cliActor(), dryRun: o.dryRun }),
+          );
+          if (o.dryRun) printJson({ wouldPurge: r.ids.length, ids: r.ids, notFound: r.notFound });
+          else
+            printJson(r.notFound.length ? { purged: r.purged, notFound: r.notFound } : { purged: r.purged });
+          if (r.notFound.length) process.exitCode = 3;
+        } catch (err) {
+          fail(err);
+        }
+      },
+    );
+
+  filterOptions(
+    dbOptions(
+      dlq.command('export [name]').description('print dead-lettered tasks as JSON lines, one per task'),
+    ),
+  ).action(async (name: string | undefined, o: DbFlags & FilterFlags) => {
+    try {
+      const filter = filterFromFlags(name, o);
+      await withTaskbus(o, async (tb) => {
+        for await (const doc of exportDeadLetters(tb, filter))
+          process.stdout.write(`${JSON.stringify(doc)}\n`);
+      });
+    } catch (err) {
+      fail(err);
+    }
+  });
+  return dlq;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerDlq } from './dlq.ts';
+import { registerDlqRules } from './dlq-rules.ts';
 import { registerEnqueue } from './enqueue.ts';
 import { registerKeys } from './keys.ts';
 import { registerMigrate } from './migrate.ts';
@@ -20,7 +21,7 @@ const program = new Command()
 registerStart(program);
 registerEnqueue(program);
 registerStatus(program);
-registerDlq(program);
+registerDlqRules(registerDlq(program));
 registerKeys(program);
 registerMigrate(program);
 

@@ -9,6 +9,7 @@ import { type OpenApiOptions, registerOpenApi } from './openapi/plugin.ts';
 import { installErrorHandling } from './problem.ts';
 import type { RateLimiter } from './ratelimit/limiter.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { deadLetterRoutes } from './routes/deadletter.ts';
 import { healthRoutes } from './routes/health.ts';
 import { triggerRoutes } from './routes/trigger.ts';
 import { compileSchemas } from './schema.ts';
@@ -55,6 +56,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   if (o.logRequests) logRequests(app, o.logger ?? o.tb.log);
   triggerRoutes(app, { tb: o.tb, keys: o.keys, validators, limiter: o.rateLimiter });
   adminRoutes(app, { tb: o.tb, keys: o.keys });
+  deadLetterRoutes(app, { tb: o.tb, keys: o.keys });
   healthRoutes(app, { tb: o.tb, ready: o.ready ?? (() => true) });
   if (o.metrics) metricsRoute(app, o.metrics.metrics, { public: o.metrics.public, keys: o.keys });
   for (const p of o.plugins ?? []) await p(app);
