@@ -50,6 +50,10 @@ export interface TaskbusEvents {
   enqueued: [{ name: string; count: number }];
   started: [{ name: string; id: string; deliveryCount: number; enqueuedAt: number; now: number }];
   settled: [{ name: string; id: string; kind: 'complete' | 'abandon' | 'deadletter'; durationMs: number }];
+  /** Dead-lettered messages of task `name` moved back to a queue (progress of long moves, metrics). */
+  resubmitted: [{ name: string; count: number }];
+  /** Dead-lettered messages of task `name` deleted. */
+  purged: [{ name: string; count: number }];
 }
 
 /**
@@ -177,12 +181,17 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
       event: sel.event,
       now: this.clock.now(),
     });
-    if (r.resubmitted.length) this.worker?.wake([sel.toName ?? name]);
+    if (r.resubmitted.length) {
+      this.worker?.wake([sel.toName ?? name]);
+      this.emit('resubmitted', { name, count: r.resubmitted.length });
+    }
     return r;
   }
 
-  purge(name: string, ids?: string[]) {
-    return this.driver.purge({ name, ids, now: this.clock.now() });
+  async purge(name: string, ids?: string[]) {
+    const r = await this.driver.purge({ name, ids, now: this.clock.now() });
+    if (r.purged) this.emit('purged', { name, count: r.purged });
+    return r;
   }
 
   cancel(id: string) {

@@ -7,6 +7,7 @@ import { registerKeys } from './keys.ts';
 import { registerMigrate } from './migrate.ts';
 import { registerStart } from './start.ts';
 import { registerStatus } from './status.ts';
+import { registerTypes } from './types.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
   version: string;
@@ -24,5 +25,6 @@ registerStatus(program);
 registerDlqRules(registerDlq(program));
 registerKeys(program);
 registerMigrate(program);
+registerTypes(program);
 
 await program.parseAsync(process.argv);

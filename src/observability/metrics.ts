@@ -63,6 +63,8 @@ export class Metrics {
   private readonly completed = new Totals();
   private readonly failed = new Totals();
   private readonly deadlettered = new Totals();
+  private readonly resubmitted = new Totals();
+  private readonly purged = new Totals();
   private readonly handlerDuration: Histogram<'task' | 'outcome'>;
   private readonly queueLatency: Histogram<'task'>;
   private counts: { at: number; p: Promise<Awaited<ReturnType<Taskbus['counts']>> | null> } | null = null;
@@ -97,6 +99,12 @@ export class Metrics {
       'Messages dead-lettered by workers in this process after a failed attempt.',
       this.deadlettered,
     );
+    counter(
+      'taskbus_resubmitted_total',
+      'Dead-lettered messages moved back to a queue by this process (API, dashboard, CLI, rules).',
+      this.resubmitted,
+    );
+    counter('taskbus_purged_total', 'Dead-lettered messages deleted by this process.', this.purged);
     this.handlerDuration = new Histogram({
       name: 'taskbus_handler_duration_seconds',
       help: 'Time from delivery to the end of the handler, by outcome (complete, abandon, deadletter).',
@@ -177,13 +185,19 @@ export class Metrics {
       }
       this.handlerDuration.observe({ task: e.name, outcome: e.kind }, e.durationMs / 1000);
     };
+    const onResubmitted = (e: TaskbusEvents['resubmitted'][0]) => this.resubmitted.add(e.name, e.count);
+    const onPurged = (e: TaskbusEvents['purged'][0]) => this.purged.add(e.name, e.count);
     o.tb.on('enqueued', onEnqueued);
     o.tb.on('started', onStarted);
     o.tb.on('settled', onSettled);
+    o.tb.on('resubmitted', onResubmitted);
+    o.tb.on('purged', onPurged);
     this.detach = () => {
       o.tb.off('enqueued', onEnqueued);
       o.tb.off('started', onStarted);
       o.tb.off('settled', onSettled);
+      o.tb.off('resubmitted', onResubmitted);
+      o.tb.off('purged', onPurged);
     };
   }
 

@@ -137,4 +137,29 @@ describe('metrics › GET /metrics', () => {
       return value(x, 'taskbus_completed_total', { task: 'held' }) === 1;
     }, 'held completed');
   });
+
+  it('numbers move › dead letters resubmitted and purged', async () => {
+    const admin = (method: 'POST' | 'DELETE', url: string, payload?: string) =>
+      app.inject({
+        method,
+        url,
+        payload,
+        headers: { 'x-functions-key': MASTER, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      });
+    assert.equal(
+      (await admin('POST', '/admin/tasks/boom/deadletter/resubmit', '{"all":true}')).statusCode,
+      200,
+    );
+    // boom fails again: dead-lettered a second time after two more attempts.
+    const s = await waitFor(async () => {
+      const x = await scrape();
+      return value(x, 'taskbus_deadlettered_total', { task: 'boom' }) === 2 ? x : null;
+    }, 'boom dead-lettered again');
+    assert.equal(value(s, 'taskbus_resubmitted_total', { task: 'boom' }), 1);
+    assert.equal(value(s, 'taskbus_failed_total', { task: 'boom' }), 4);
+    assert.equal((await admin('DELETE', '/admin/tasks/boom/deadletter')).statusCode, 200);
+    const after = await scrape();
+    assert.equal(value(after, 'taskbus_purged_total', { task: 'boom' }), 1);
+    assert.equal(value(after, 'taskbus_messages', { task: 'boom', state: 'deadlettered' }), 0);
+  });
 });
