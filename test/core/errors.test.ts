@@ -7,7 +7,11 @@ describe('error registry', () => {
   it('docs › every error code is documented in docs/errors.md with its status', () => {
     const doc = readFileSync(new URL('../../docs/errors.md', import.meta.url), 'utf8');
     for (const [code, d] of Object.entries(ERRORS)) {
-      assert.match(doc, new RegExp(`\\| \`${code}\` \\| ${d.status} \\|`), `${code} is missing from docs/errors.md`);
+      assert.match(
+        doc,
+        new RegExp(`\\| \`${code}\` \\| ${d.status} \\|`),
+        `${code} is missing from docs/errors.md`,
+      );
     }
   });
 
