@@ -518,6 +518,25 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       );
     });
 
+    it('browse › dead-lettered and completed messages too, with attempts and history', async () => {
+      const dl = await deadLettered(d, 'a', 1);
+      await d.addHistory({
+        id: dl,
+        event: { at: T0 + 2, type: 'rule.matched', data: { rule: 'r', occurrence: 1 } },
+      });
+      const dead = await d.browse({ name: 'a', state: 'deadlettered', limit: 10, now: T0 + 10 });
+      assert.deepEqual(
+        dead.items.map((m) => [m.id, m.state, m.deadLetterReason, m.attempts.length]),
+        [[dl, 'deadlettered', 'Boom', 1]],
+      );
+      assert.deepEqual(dead.items[0].history, [
+        { at: T0 + 2, type: 'rule.matched', data: { rule: 'r', occurrence: 1 } },
+      ]);
+      assert.equal(dead.nextCursor, null);
+      const done = await d.browse({ name: 'a', state: 'completed', limit: 10, now: T0 + 10 });
+      assert.deepEqual(done.items, []);
+    });
+
     it('cancel › dead-letters a scheduled message but not a running one', async () => {
       const sched = await put('a', 1, { visibleAt: T0 + 60_000 });
       await put('b', 2);
