@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
+import { type DashboardOptions, dashboardRoutes } from '../dashboard/index.ts';
 import { metricsRoute } from '../observability/http.ts';
 import { logRequests } from '../observability/logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -25,6 +26,8 @@ export interface AppOptions {
   ready?: () => boolean;
   /** Where request errors are logged (default: the Taskbus logger). */
   logger?: Logger;
+  /** The web dashboard at `/` (default on); false turns it off. */
+  dashboard?: DashboardOptions | false;
   /** More routes (dashboard, metrics…), registered after the core routes. */
   plugins?: ((app: FastifyInstance) => void | Promise<void>)[];
   /** Prometheus metrics: requests counted per route and status, served at GET /metrics. */
@@ -58,6 +61,7 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   adminRoutes(app, { tb: o.tb, keys: o.keys });
   deadLetterRoutes(app, { tb: o.tb, keys: o.keys });
   healthRoutes(app, { tb: o.tb, ready: o.ready ?? (() => true) });
+  if (o.dashboard !== false) dashboardRoutes(app, { tb: o.tb, keys: o.keys, ...o.dashboard });
   if (o.metrics) metricsRoute(app, o.metrics.metrics, { public: o.metrics.public, keys: o.keys });
   for (const p of o.plugins ?? []) await p(app);
   return app;
