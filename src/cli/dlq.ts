@@ -1,7 +1,9 @@
 import type { Command } from 'commander';
-import { exportDeadLetters, purgeDeadLetters, redrive } from '../deadletter/redrive.ts';
+import { exportDeadLetters, purgeDeadLetters, redrive, type Selection } from '../deadletter/redrive.ts';
 import { TaskbusError } from '../errors.ts';
 import { taskDocument } from '../http/documents.ts';
+import { progressBar } from '../observability/progress.ts';
+import type { Taskbus } from '../taskbus.ts';
 import { type DbFlags, dbOptions, fail, printJson, withTaskbus } from './common.ts';
 import {
   cliActor,
@@ -82,7 +84,9 @@ export function registerDlq(program: Command): Command {
           const sel = selectionFromArgs(name === undefined ? [] : [name, ...ids], o);
           const body = o.body === undefined ? undefined : parseJsonFlag('--body', o.body);
           const r = await withTaskbus(o, (tb) =>
-            redrive(tb, sel, { by: cliActor(), body, toName: o.to, dryRun: o.dryRun }),
+            withProgress(tb, 'resubmit', sel, o.dryRun ? null : 'resubmitted', () =>
+              redrive(tb, sel, { by: cliActor(), body, toName: o.to, dryRun: o.dryRun }),
+            ),
           );
           printJson({
             resubmitted: r.resubmitted.length,
@@ -121,7 +125,9 @@ export function registerDlq(program: Command): Command {
               `purging deletes ${name ? `dead-lettered '${name}' tasks` : 'dead-lettered tasks'}: add --yes to confirm`,
             );
           const r = await withTaskbus(o, (tb) =>
-            purgeDeadLetters(tb, sel, { by: cliActor(), dryRun: o.dryRun }),
+            withProgress(tb, 'purge', sel, o.dryRun ? null : 'purged', () =>
+              purgeDeadLetters(tb, sel, { by: cliActor(), dryRun: o.dryRun }),
+            ),
           );
           if (o.dryRun) printJson({ wouldPurge: r.ids.length, ids: r.ids, notFound: r.notFound });
           else
@@ -141,12 +147,56 @@ export function registerDlq(program: Command): Command {
     try {
       const filter = filterFromFlags(name, o);
       await withTaskbus(o, async (tb) => {
-        for await (const doc of exportDeadLetters(tb, filter))
-          process.stdout.write(`${JSON.stringify(doc)}\n`);
+        const bar = progressBar('export', await deadLettered(tb, { filter }));
+        try {
+          for await (const doc of exportDeadLetters(tb, filter)) {
+            process.stdout.write(`${JSON.stringify(doc)}\n`);
+            bar.increment();
+          }
+          bar.finish();
+        } finally {
+          bar.stop();
+        }
       });
     } catch (err) {
       fail(err);
     }
   });
   return dlq;
+}
+
+/** How many dead-lettered messages a selection can reach: the total of its progress bar. */
+async function deadLettered(tb: Taskbus, sel: Selection): Promise<number> {
+  if ('ids' in sel) return sel.ids.length;
+  const task = 'filter' in sel ? (sel.filter as { task?: string | string[] }).task : undefined;
+  const names = task === undefined ? undefined : [task].flat();
+  return (await tb.counts(names)).reduce(
+    (n, c) => n + (names || !c.name.startsWith('$') ? c.deadlettered : 0),
+    0,
+  );
+}
+
+/**
+ * Runs a move or delete with a progress bar on a terminal (quiet in pipes), advanced by the
+ * Taskbus events of each batch.
+ */
+async function withProgress<T>(
+  tb: Taskbus,
+  label: string,
+  sel: Selection,
+  event: 'resubmitted' | 'purged' | null,
+  fn: () => Promise<T>,
+): Promise<T> {
+  if (!event) return fn();
+  const bar = progressBar(label, await deadLettered(tb, sel));
+  const tick = (e: { count: number }) => bar.increment(e.count);
+  tb.on(event, tick);
+  try {
+    const r = await fn();
+    bar.finish();
+    return r;
+  } finally {
+    tb.off(event, tick);
+    bar.stop();
+  }
 }

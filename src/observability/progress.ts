@@ -10,11 +10,13 @@ export interface Progress {
   increment(n?: number): void;
   /** Changes the total when it turns out different (a filter matched fewer). */
   setTotal(total: number): void;
-  /** Draws the final state and releases the terminal line. */
+  /** Done: the total becomes the count reached (a filter may match fewer), then stop. */
+  finish(): void;
+  /** Draws the last state and releases the terminal line (on failure: no claim of 100%). */
   stop(): void;
 }
 
-const QUIET: Progress = { increment() {}, setTotal() {}, stop() {} };
+const QUIET: Progress = { increment() {}, setTotal() {}, finish() {}, stop() {} };
 
 /** Below this many items a bar is noise: the command is done before it would draw. */
 export const PROGRESS_MIN_ITEMS = 200;
@@ -50,8 +52,13 @@ export function progressBar(
     setTotal(t) {
       bar.setTotal(Math.max(t, done));
     },
-    stop() {
+    finish() {
+      bar.setTotal(done);
+      bar.update(done);
       bar.stop();
+    },
+    stop() {
+      if (bar.isActive) bar.stop();
     },
   };
 }

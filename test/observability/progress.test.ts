@@ -22,9 +22,9 @@ describe('progress bars', () => {
     const bar = progressBar('resubmit', 1000, { stream: out.s, env: {} });
     bar.increment(400);
     bar.increment(500);
-    bar.setTotal(900);
-    bar.stop();
+    bar.finish();
     assert.match(out.text(), /resubmit \[.*\] 900\/900 100%/);
+    bar.stop();
   });
 
   it('stay quiet in a pipe, under CI, when asked, and for a handful of items', () => {
