@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { TaskbusError } from '../errors.ts';
+import { importDefault } from '../tasks/import.ts';
 
 /**
  * Settings that are not per task, from `taskbus.config.{ts,mjs,js,json}` (or `--config`).
@@ -98,8 +98,7 @@ export async function loadConfigFile(
       const { readFile } = await import('node:fs/promises');
       raw = JSON.parse(await readFile(file, 'utf8'));
     } else {
-      if (/\.m?ts$/.test(file)) (await import('tsx/esm/api')).register();
-      raw = ((await import(pathToFileURL(file).href)) as { default?: unknown }).default;
+      raw = await importDefault(file);
     }
   } catch (err) {
     throw new TaskbusError('INVALID_CONFIG', `${file}: failed to load: ${(err as Error).message}`, {

@@ -1,11 +1,11 @@
 import { readdir } from 'node:fs/promises';
 import { extname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { resolveSettings, TASK_NAME_PATTERN } from '../core/settings.ts';
 import { TaskbusError } from '../errors.ts';
 import type { LoadedTask, TaskExport } from './define.ts';
+import { importDefault } from './import.ts';
 
-const EXTENSIONS = new Set(['.ts', '.mts', '.js', '.mjs']);
+const EXTENSIONS = new Set(['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs']);
 
 /**
  * Turns a task's default export into a LoadedTask, or throws an INVALID_TASK error naming
@@ -51,16 +51,6 @@ export function tasksFromObject(tasks: Record<string, TaskExport>): LoadedTask[]
   return Object.entries(tasks).map(([name, t]) => toLoadedTask(name, t, null));
 }
 
-let tsxRegistered: Promise<void> | null = null;
-
-/** TypeScript task files load at run time through tsx, registered once per process. */
-async function ensureTypeScript(): Promise<void> {
-  tsxRegistered ??= import('tsx/esm/api').then(({ register }) => {
-    register();
-  });
-  return tsxRegistered;
-}
-
 /**
  * Loads every task file of a folder: `NAME.ts`, `NAME.js` or `NAME.mjs` (SPEC §2). A file that
  * fails to load, has a bad name or a bad setting throws, naming the file and the problem.
@@ -85,17 +75,16 @@ export async function loadTaskDir(dir: string): Promise<LoadedTask[]> {
       throw new TaskbusError('INVALID_TASK', `${file}: task '${name}' is also defined by ${seen.get(name)}`);
     }
     seen.set(name, file);
-    if (/\.m?ts$/.test(f)) await ensureTypeScript();
-    let mod: { default?: unknown };
+    let exported: unknown;
     try {
-      mod = await import(pathToFileURL(file).href);
+      exported = await importDefault(file);
     } catch (err) {
       throw new TaskbusError('INVALID_TASK', `${file}: failed to load: ${(err as Error).message}`, {
         cause: err,
       });
     }
-    if (mod.default === undefined) throw new TaskbusError('INVALID_TASK', `${file}: has no default export`);
-    tasks.push(toLoadedTask(name, mod.default, file));
+    if (exported === undefined) throw new TaskbusError('INVALID_TASK', `${file}: has no default export`);
+    tasks.push(toLoadedTask(name, exported, file));
   }
   return tasks;
 }

@@ -51,6 +51,25 @@ describe('loadTaskDir', () => {
     assert.equal(plain.settings.auth, 'function');
   });
 
+  it('load › TypeScript task files load in a project that is not "type": "module"', async () => {
+    const dir = folder({
+      'package.json': '{"name":"app"}',
+      'typed.ts':
+        'type In = { n: number };\nexport default { handler: async (b: In) => b.n + 1, concurrency: 3 };',
+      'bare.cts': 'export default async (b: { s: string }) => b.s.toUpperCase();',
+    });
+    const tasks = await loadTaskDir(dir);
+    assert.deepEqual(
+      tasks.map((t) => [t.name, t.settings.concurrency]),
+      [
+        ['bare', 16],
+        ['typed', 3],
+      ],
+    );
+    assert.equal(await tasks[1].handler({ n: 1 }, {} as never), 2);
+    assert.equal(await tasks[0].handler({ s: 'a' }, {} as never), 'A');
+  });
+
   it('load › a bad task name stops the start, naming the file', async () => {
     const dir = folder({ 'Bad_Name.mjs': 'export default async () => 1;' });
     await rejectsNaming(dir, 'Bad_Name.mjs', 'not a valid task name');

@@ -179,20 +179,28 @@ describe('worker', () => {
   });
 
   it('lock renewal › a handler running past lockDurationMs keeps its lock', async () => {
+    const clock = new ManualClock();
+    let finish!: () => void;
     const tb = await bus(
       {
         long: {
-          handler: async () => {
-            await new Promise((r) => setTimeout(r, 250));
-            return 'done';
-          },
+          handler: () => new Promise<string>((r) => (finish = () => r('done'))),
           lockDurationMs: 80,
         },
       },
-      { worker: { rescueIntervalMs: 20 } },
+      { clock },
     );
-    await tb.startWorkers();
+    const worker = await tb.startWorkers();
     const { id } = await tb.enqueue('long', null);
+    await waitFor(() => finish, 'the handler to start');
+    // Five lock durations pass in 10 ms steps; renewals run at every half lock.
+    for (let i = 0; i < 40; i++) {
+      clock.advance(10);
+      await settle(5);
+    }
+    assert.deepEqual((await worker.rescuePass()).rescued, [], 'the renewed lock has not expired');
+    assert.equal((await tb.getTask(id))!.state, 'running');
+    finish();
     const m = await done(tb, id);
     assert.equal(m.deliveryCount, 1);
     assert.equal(m.attempts.length, 1);
