@@ -17,8 +17,9 @@ const STATE_WHERE: Record<MessageState, string> = {
   scheduled: `(m.state = 'ready' AND m.visible_at > $2)`,
   queued: `((m.state = 'ready' AND m.visible_at <= $2) OR (m.state = 'locked' AND m.locked_until <= $2))`,
   running: `(m.state = 'locked' AND m.locked_until > $2)`,
-  completed: `(m.state = 'completed')`,
-  deadlettered: `(m.state = 'deadlettered')`,
+  // `$2` is named in every entry so PostgreSQL can type the parameter of every prepared browse.
+  completed: `(m.state = 'completed' AND $2::bigint IS NOT NULL)`,
+  deadlettered: `(m.state = 'deadlettered' AND $2::bigint IS NOT NULL)`,
 };
 
 /**
