@@ -26,8 +26,8 @@ export interface MetricsConfig {
   /** Serve `/metrics` without a key. Default false: a host or master key is required. */
   public?: boolean;
   /**
-   * A port for `/metrics` alone, for `taskbus worker` (which has no HTTP API). In `start` and
-   * `api`, `/metrics` is on the API port.
+   * A listener for `/metrics` alone on this port, in every process: how `taskbus worker` (no
+   * HTTP API) is scraped. `start` and `api` also serve `/metrics` on the API port.
    */
   port?: number;
   /** Node.js process metrics (CPU, memory, event-loop lag, GC). Default true. */
