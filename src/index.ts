@@ -2,6 +2,15 @@
  * Taskbus's public programmatic surface. Everything else is internal.
  */
 
+export type {
+  BodyOf,
+  ClientOptions,
+  ResultOf,
+  TaskbusClient,
+  TaskHandle,
+  TaskStatus,
+} from './client/index.ts';
+export { createClient, TaskbusClientError } from './client/index.ts';
 export type { Clock } from './clock.ts';
 export { ManualClock, systemClock } from './clock.ts';
 export type { TaskbusConfig } from './config/config.ts';
@@ -21,6 +30,9 @@ export type {
 } from './deadletter/types.ts';
 export type { ErrorCode } from './errors.ts';
 export { ERRORS, LockLostError, TaskbusError } from './errors.ts';
+export type { OpenApiOptions } from './http/openapi/plugin.ts';
+export type { RateLimit, RateLimitConfig, TaskRateLimit } from './http/ratelimit/config.ts';
+export type { LogConfig, MetricsConfig } from './observability/config.ts';
 export type { StorageDriver } from './storage/driver.ts';
 export { openDriver } from './storage/open.ts';
 export type { EnqueueResultInfo, TaskbusEvents, TaskbusOptions } from './taskbus.ts';

@@ -82,8 +82,9 @@ export async function startServer(
   });
   let ready = false;
   const metricsSettings = metricsConfig(config);
+  // A worker without metrics.port has nowhere to serve them: no collector then.
   const metrics =
-    metricsSettings.enabled === false
+    metricsSettings.enabled === false || (mode === 'worker' && metricsSettings.port === undefined)
       ? null
       : new Metrics({ tb, log, defaultMetrics: metricsSettings.process ?? true });
   const stops: (() => Promise<void> | void)[] = [];
