@@ -134,7 +134,7 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
     }));
     let results: Awaited<ReturnType<StorageDriver['enqueue']>>;
     try {
-      results = await this.driver.enqueue({ messages, now });
+      results = await this.driver.enqueue({ messages, now, transaction: options.transaction });
     } catch (err) {
       endEnqueueSpan(trace.span, null, err);
       throw err;

@@ -45,6 +45,9 @@ export function registerStart(program: Command): void {
       }) => {
         try {
           const server = await startServer(mode, o);
+          // Worker timers do not hold the process open (they are unref'd so embedding apps can
+          // exit); the command runs until a signal.
+          const keepAlive = setInterval(() => {}, 1 << 30);
           let signals = 0;
           const shutdown = async (signal: string) => {
             if (++signals > 1) process.exit(130);

@@ -36,6 +36,12 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** W3C trace context to continue. */
   traceparent?: string;
+  /**
+   * PostgreSQL only: a `pg` client inside the application's own transaction (after BEGIN). The
+   * task is committed or rolled back with the application's data; Taskbus neither begins nor
+   * commits it.
+   */
+  transaction?: unknown;
   /** For bytes bodies (Buffer): their content type. */
   contentType?: string;
 }

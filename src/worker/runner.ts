@@ -111,7 +111,16 @@ export class TaskRunner {
 
   private startExecution(m: ReceivedMessage): void {
     const ac = new AbortController();
-    const done = this.execute(m, ac).finally(() => this.release(m.id));
+    const done = this.execute(m, ac)
+      // Only a settle that failed for good lands here (storage down for ~30 s): the message is
+      // redelivered when its lock expires, so log it and keep the worker alive.
+      .catch((err) =>
+        this.deps.log.error(
+          { err, task: m.name, messageId: m.id },
+          'settle failed; the message will be redelivered',
+        ),
+      )
+      .finally(() => this.release(m.id));
     this.running.set(m.id, { ac, done });
   }
 

@@ -114,6 +114,33 @@ describe('taskbus CLI (real binary)', () => {
     assert.equal(runCli(['status', a, '--db', db]).json().status, 'queued');
   });
 
+  it('api and worker › separate processes share one SQLite file; the worker runs until a signal', async () => {
+    const shared = join(dir, 'split.db');
+    const env = { TASKBUS_MASTER_KEY: 'split-master-0123456789' };
+    const api = await startProcess('api', ['--tasks', tasks, '--db', shared], { env });
+    const worker = await startProcess('worker', ['--tasks', tasks, '--db', shared], { env });
+    try {
+      const r = await fetch(`${api.url}/api/greet`, {
+        method: 'POST',
+        headers: { 'x-functions-key': env.TASKBUS_MASTER_KEY, 'content-type': 'application/json' },
+        body: '{"name":"Bo"}',
+      });
+      assert.equal(r.status, 202);
+      const { statusUrl } = await r.json();
+      const doc = await waitFor(async () => {
+        const d = await (await fetch(api.url + statusUrl, { headers: { 'x-functions-key': env.TASKBUS_MASTER_KEY } })).json();
+        return d.status === 'completed' ? d : null;
+      }, 'the worker process to complete the task');
+      assert.equal(doc.result, 'hi Bo');
+      assert.equal(worker.child.exitCode, null, 'the worker is still running');
+      assert.match(worker.output(), /single-host/);
+    } finally {
+      await worker.stop();
+      await api.stop();
+    }
+    assert.equal(worker.child.exitCode, 0, 'a graceful exit on SIGTERM');
+  });
+
   it('start › a bad task file stops the start with a message naming the file', () => {
     const bad = join(dir, 'bad-tasks');
     mkdirSync(bad);
