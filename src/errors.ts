@@ -19,6 +19,7 @@ export const ERRORS = {
   },
   TASK_NOT_FOUND: { status: 404, title: 'Task not found', doc: 'No task file defines this task name.' },
   MESSAGE_NOT_FOUND: { status: 404, title: 'Message not found', doc: 'No message has this id.' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'Route not found', doc: 'No endpoint has this method and path.' },
   UNAUTHORIZED: {
     status: 401,
     title: 'Unauthorized',

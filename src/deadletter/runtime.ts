@@ -13,8 +13,10 @@
  * When the last action of a rule succeeds, the rule finishes: `auto-complete` (or a `discard`
  * action) purges the message, `peek-lock` records `rule.handled` and leaves it in the DLQ.
  */
+
 import type { Logger } from 'pino';
 import { DEFAULT_SETTINGS, type TaskSettings } from '../core/settings.ts';
+import { withMessageTrace } from '../observability/tracing.ts';
 import { DEADLETTER_EVENT_TASK } from '../storage/common.ts';
 import type { Taskbus } from '../taskbus.ts';
 import type { LoadedTask, TaskContext } from '../tasks/define.ts';
@@ -158,14 +160,18 @@ export class DeadLetterRuntime {
     }
     const payload = deadLetterPayload(m, rule.name, occurrence, this.config.publicUrl);
     const actions = taskActions(rule);
-    for (const { index, action } of actions) {
-      const key = `deadletter:${m.id}:${occurrence}:${rule.name}:${index}`;
-      const body: ActionTaskBody = { key, rule: rule.name, action: index, type: action.type, payload };
-      await this.tb.enqueue(ACTION_TASKS[action.type], body, {
-        idempotencyKey: key,
-        delayMs: action.type === 'resubmit' ? action.delayMs : undefined,
-      });
-    }
+    const ruleName = rule.name;
+    // The actions join the dead-lettered message's trace: request → handler → rule actions.
+    await withMessageTrace(`deadletter ${ruleName}`, m, async () => {
+      for (const { index, action } of actions) {
+        const key = `deadletter:${m.id}:${occurrence}:${ruleName}:${index}`;
+        const body: ActionTaskBody = { key, rule: ruleName, action: index, type: action.type, payload };
+        await this.tb.enqueue(ACTION_TASKS[action.type], body, {
+          idempotencyKey: key,
+          delayMs: action.type === 'resubmit' ? action.delayMs : undefined,
+        });
+      }
+    });
     if (actions.length === 0) await this.finish(m.id, rule.name, occurrence);
     this.log.info({ id: m.id, task: m.name, rule: rule.name, occurrence }, 'dead-letter rule matched');
     return { rule: rule.name, occurrence, actions: actions.length };

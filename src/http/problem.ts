@@ -50,7 +50,7 @@ export function installErrorHandling(app: FastifyInstance, log: Logger): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(
       reply,
-      new TaskbusError('BAD_REQUEST', `no route ${request.method} ${request.url.split('?')[0]}`),
-    ).code(404),
+      new TaskbusError('ROUTE_NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`),
+    ),
   );
 }

@@ -240,6 +240,12 @@ describe('HTTP trigger', () => {
     await s.close();
   });
 
+  it('routes › an unknown route is a 404 problem', async () => {
+    const r = await t.app.inject({ url: '/nowhere' });
+    assert.equal(r.statusCode, 404);
+    assert.equal(r.json().code, 'ROUTE_NOT_FOUND');
+  });
+
   it('health › /healthz and /readyz answer without a key', async () => {
     assert.equal((await t.app.inject({ url: '/healthz' })).statusCode, 200);
     const r = await t.app.inject({ url: '/readyz' });
