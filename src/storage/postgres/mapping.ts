@@ -6,6 +6,7 @@ import { newId } from '../../id.ts';
 import type { MessageRecord, QueueCounts } from '../../types.ts';
 import { bodyFromColumns, DEADLETTER_EVENT_TASK, parseJsonColumn, visibleState } from '../common.ts';
 import type { ApiKeyRecord, NewMessage, ReceivedMessage, Settlement } from '../driver.ts';
+import { keyFromRow, recordFromRow } from '../rows.ts';
 import type { Row } from './statements.ts';
 
 /** Rows → one array per column, for `unnest($n::type[], …)`. */
@@ -95,41 +96,16 @@ function bodyOf(r: Row) {
 
 /** A row of the `get`/`browse` statements (attempts and history as JSON arrays). */
 export function toRecord(r: Row, now: number): MessageRecord {
-  return {
-    id: r.id,
-    name: r.name,
-    state: visibleState(r.state, r.visible_at, r.locked_until, now),
-    body: bodyOf(r),
-    deliveryCount: r.delivery_count,
-    enqueuedAt: r.enqueued_at,
-    visibleAt: r.visible_at,
-    expiresAt: r.expires_at,
-    lockedUntil: r.state === 'locked' ? r.locked_until : null,
-    lockedBy: r.state === 'locked' ? r.locked_by : null,
-    completedAt: r.completed_at,
-    result: parseJsonColumn(r.result),
-    progress: parseJsonColumn(r.progress),
-    deadLetterReason: r.dead_letter_reason,
-    deadLetterErrorDescription: r.dead_letter_description,
-    deadLetteredAt: r.deadlettered_at,
-    idempotencyKey: r.idempotency_key,
-    traceparent: r.traceparent,
-    attempts: (r.attempts_json ?? []) as MessageRecord['attempts'],
-    history: (r.history_json ?? []) as MessageRecord['history'],
-  };
+  return recordFromRow(
+    r,
+    bodyOf(r),
+    (r.attempts_json ?? []) as MessageRecord['attempts'],
+    (r.history_json ?? []) as MessageRecord['history'],
+    now,
+  );
 }
 
-export function keyFromRow(r: any): ApiKeyRecord {
-  return {
-    id: r.id,
-    label: r.label,
-    scope: r.scope,
-    task: r.task,
-    hash: r.hash,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-  };
-}
+export { keyFromRow };
 
 /**
  * Rows of `countSettled` (name, state, n) and `countActive` (name, scheduled, queued, running,

@@ -4,8 +4,10 @@
  * the server never has to guess a type, and a whole batch travels as parallel arrays unnested
  * server-side: one round trip per batch, whatever its size.
  */
+
 import type { MessageState } from '../../types.ts';
 import { DEADLETTER_EVENT_TASK } from '../common.ts';
+import type { MessageRow } from '../rows.ts';
 
 /** Settle guard: the token is current and the lock has not expired. */
 const HELD = `m.state = 'locked' AND m.lock_token = i.token AND m.locked_until > $1::bigint`;
@@ -310,30 +312,9 @@ SELECT name FROM n WHERE name IS NOT NULL`,
 export type Sql = ReturnType<typeof makeSql>;
 
 /** The columns of a message row as the driver reads them (bigint parsed to number). */
-export interface Row {
-  id: string;
-  name: string;
-  state: string;
+export interface Row extends MessageRow {
   body: string | null;
   body_bytes: Buffer | null;
-  content_type: string | null;
-  delivery_count: number;
-  attempt_count: number;
-  enqueued_at: number;
-  visible_at: number;
-  expires_at: number | null;
-  lock_token: string | null;
-  locked_at: number | null;
-  locked_until: number | null;
-  locked_by: string | null;
-  completed_at: number | null;
-  result: string | null;
-  progress: string | null;
-  dead_letter_reason: string | null;
-  dead_letter_description: string | null;
-  deadlettered_at: number | null;
-  idempotency_key: string | null;
-  traceparent: string | null;
   attempts_json?: unknown[];
   history_json?: unknown[];
 }

@@ -32,6 +32,7 @@ import type {
   SettleOutcome,
   StorageDriver,
 } from '../driver.ts';
+import { emptyCounts, keyFromRow, recordFromRow } from '../rows.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
@@ -308,28 +309,7 @@ export class SqliteDriver implements StorageDriver {
       type: h.type,
       data: JSON.parse(h.data),
     }));
-    return {
-      id: r.id,
-      name: r.name,
-      state: visibleState(r.state, r.visible_at, r.locked_until, now),
-      body: bodyFromColumns(r.body, r.content_type),
-      deliveryCount: r.delivery_count,
-      enqueuedAt: r.enqueued_at,
-      visibleAt: r.visible_at,
-      expiresAt: r.expires_at,
-      lockedUntil: r.state === 'locked' ? r.locked_until : null,
-      lockedBy: r.state === 'locked' ? r.locked_by : null,
-      completedAt: r.completed_at,
-      result: parseJsonColumn(r.result),
-      progress: parseJsonColumn(r.progress),
-      deadLetterReason: r.dead_letter_reason,
-      deadLetterErrorDescription: r.dead_letter_description,
-      deadLetteredAt: r.deadlettered_at,
-      idempotencyKey: r.idempotency_key,
-      traceparent: r.traceparent,
-      attempts,
-      history,
-    };
+    return recordFromRow(r, bodyFromColumns(r.body, r.content_type), attempts, history, now);
   }
 
   async browse(p: BrowseParams): Promise<{ items: MessageRecord[]; nextCursor: string | null }> {
@@ -537,25 +517,13 @@ export class SqliteDriver implements StorageDriver {
   }
 
   async findKeyByHash(p: { hash: string }): Promise<ApiKeyRecord | null> {
-    const r = this.st.findKey.get(p.hash);
+    const r = this.st.findKey.get(p.hash) as Parameters<typeof keyFromRow>[0] | undefined;
     return r ? keyFromRow(r) : null;
   }
 
   async revokeKey(p: { id: string; now: number }): Promise<boolean> {
     return this.st.revokeKey.run(p.now, p.id).changes === 1;
   }
-}
-
-function keyFromRow(r: any): ApiKeyRecord {
-  return {
-    id: r.id,
-    label: r.label,
-    scope: r.scope,
-    task: r.task,
-    hash: r.hash,
-    createdAt: r.created_at,
-    revokedAt: r.revoked_at,
-  };
 }
 
 function lockLost() {

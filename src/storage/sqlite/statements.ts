@@ -4,30 +4,10 @@
  */
 import type Database from 'better-sqlite3';
 import type { MessageState } from '../../types.ts';
+import type { MessageRow } from '../rows.ts';
 
-export interface Row {
-  id: string;
-  name: string;
-  state: string;
+export interface Row extends MessageRow {
   body: unknown;
-  content_type: string | null;
-  delivery_count: number;
-  attempt_count: number;
-  enqueued_at: number;
-  visible_at: number;
-  expires_at: number | null;
-  lock_token: string | null;
-  locked_at: number | null;
-  locked_until: number | null;
-  locked_by: string | null;
-  completed_at: number | null;
-  result: string | null;
-  progress: string | null;
-  dead_letter_reason: string | null;
-  dead_letter_description: string | null;
-  deadlettered_at: number | null;
-  idempotency_key: string | null;
-  traceparent: string | null;
 }
 
 /** SQL for each visible state, with `@now`. A lock that expired counts as queued (SPEC §4). */
