@@ -4,8 +4,8 @@
  */
 import { newId } from '../../id.ts';
 import type { MessageRecord, QueueCounts } from '../../types.ts';
-import { bodyFromColumns, DEADLETTER_EVENT_TASK, parseJsonColumn, visibleState } from '../common.ts';
-import type { ApiKeyRecord, NewMessage, ReceivedMessage, Settlement } from '../driver.ts';
+import { bodyFromColumns, DEADLETTER_EVENT_TASK } from '../common.ts';
+import type { NewMessage, ReceivedMessage, Settlement } from '../driver.ts';
 import { keyFromRow, recordFromRow } from '../rows.ts';
 import type { Row } from './statements.ts';
 

@@ -10,8 +10,6 @@ import {
   encodeCursor,
   IDEMPOTENCY_WINDOW_MS,
   mergeActivity,
-  parseJsonColumn,
-  visibleState,
 } from '../common.ts';
 import type {
   ActivityBucket,
@@ -32,7 +30,7 @@ import type {
   SettleOutcome,
   StorageDriver,
 } from '../driver.ts';
-import { emptyCounts, keyFromRow, recordFromRow } from '../rows.ts';
+import { keyFromRow, recordFromRow } from '../rows.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
