@@ -118,12 +118,23 @@ const JS = `
 })();
 `;
 
+/** A small icon, so browsers do not ask for /favicon.ico. */
+const ICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" fill="#2459c9"/>' +
+  '<path d="M4 5h8M4 8h8M4 11h5" stroke="#fff" stroke-width="1.6" stroke-linecap="round"/></svg>';
+
 const require = createRequire(import.meta.url);
 const htmxVersion: string = require('htmx.org/package.json').version;
-const VERSION = createHash('sha256').update(CSS).update(JS).update(htmxVersion).digest('hex').slice(0, 10);
+const VERSION = createHash('sha256')
+  .update(CSS)
+  .update(JS)
+  .update(ICON)
+  .update(htmxVersion)
+  .digest('hex')
+  .slice(0, 10);
 
 /** An asset's URL, versioned so a new release is never served from a stale cache. */
-export function assetUrl(file: 'dashboard.css' | 'dashboard.js' | 'htmx.min.js'): string {
+export function assetUrl(file: 'dashboard.css' | 'dashboard.js' | 'htmx.min.js' | 'icon.svg'): string {
   return `${ASSET_PATH}/${file}?v=${VERSION}`;
 }
 
@@ -137,6 +148,9 @@ export function assetRoutes(app: FastifyInstance): void {
   );
   app.get(`${ASSET_PATH}/dashboard.js`, HIDDEN, (_req, reply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', cache).send(JS),
+  );
+  app.get(`${ASSET_PATH}/icon.svg`, HIDDEN, (_req, reply) =>
+    reply.type('image/svg+xml').header('cache-control', cache).send(ICON),
   );
   app.get(`${ASSET_PATH}/htmx.min.js`, HIDDEN, async (_req, reply) => {
     htmx ??= readFile(require.resolve('htmx.org/dist/htmx.min.js'));

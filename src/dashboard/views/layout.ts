@@ -37,6 +37,7 @@ export function page(o: PageOptions): string {
 <title>${o.title} · Taskbus</title>
 ${csrf ? html`<meta name="csrf-token" content="${csrf}">` : ''}
 <meta name="htmx-config" content="${HTMX_CONFIG}">
+<link rel="icon" type="image/svg+xml" href="${assetUrl('icon.svg')}">
 <link rel="stylesheet" href="${assetUrl('dashboard.css')}">
 <script src="${assetUrl('htmx.min.js')}" defer></script>
 <script src="${assetUrl('dashboard.js')}" defer></script>
