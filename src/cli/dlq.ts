@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { exportDeadLetters, purgeDeadLetters, redrive, type Selection } from '../deadletter/redrive.ts';
 import { TaskbusError } from '../errors.ts';
-import { taskDocument } from '../http/documents.ts';
 import { progressBar } from '../observability/progress.ts';
 import type { Taskbus } from '../taskbus.ts';
 import { type DbFlags, dbOptions, fail, printJson, withTaskbus } from './common.ts';
@@ -13,6 +12,7 @@ import {
   parseJsonFlag,
   selectionFromArgs,
 } from './dlq-filter.ts';
+import { printTask } from './status.ts';
 
 /** `taskbus dlq list|show|resubmit|purge|export`: the dead-letter queue from the command line. */
 export function registerDlq(program: Command): Command {
@@ -49,18 +49,7 @@ export function registerDlq(program: Command): Command {
     });
 
   dbOptions(dlq.command('show <id>').description('one dead-lettered task with every attempt')).action(
-    async (id: string, o) => {
-      try {
-        const doc = await withTaskbus(o, async (tb) => {
-          const m = await tb.getTask(id);
-          if (!m) throw new TaskbusError('MESSAGE_NOT_FOUND', `no task with id ${id}`);
-          return taskDocument(m);
-        });
-        printJson(doc);
-      } catch (err) {
-        fail(err);
-      }
-    },
+    printTask,
   );
 
   filterOptions(
