@@ -107,7 +107,7 @@ function describe(r, unit) {
   if (Number.isFinite(r.throughput)) parts.push(`${Math.round(r.throughput)} ${unit}`);
   if (Number.isFinite(r.p50)) parts.push(`p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99?.toFixed(2)} ms`);
   if (r.seedSeconds) parts.push(`(seeded in ${r.seedSeconds.toFixed(0)} s)`);
-  if (r.note) parts.push(`[${r.note}]`);
+  if (r.note) parts.push(`[${r.note}${r.tasks === undefined ? '' : `: ${r.settled}/${r.tasks} settled`}]`);
   return parts.join(', ');
 }
 

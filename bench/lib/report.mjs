@@ -46,7 +46,8 @@ export function checkTargets(results) {
 const fmt = (v, digits = 0) =>
   Number.isFinite(v) ? v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '—';
 const ms = (v) => (Number.isFinite(v) ? (v < 10 ? fmt(v, 2) : v < 100 ? fmt(v, 1) : fmt(v, 0)) : '—');
-const times = (r) => (Number.isFinite(r) ? `${fmt(r, 2)}×` : '—');
+// Three significant digits, so 0.895 is not shown as a passing-looking 0.90.
+const times = (r) => (Number.isFinite(r) ? `${r < 0.01 ? '<0.01' : r.toPrecision(3)}×` : '—');
 
 export function renderTable(cases, systemsByCase, results) {
   const lines = [

@@ -56,14 +56,14 @@ export function readSettings(argv = process.argv.slice(2)) {
     // Programmatic enqueue: a fixed time per mode; batches of 100 bodies.
     enqueue: { seconds: quick ? 1 : 3, batchSize: 100 },
     // N no-op tasks queued before the worker starts; stop at N or the time cap.
-    process: { tasks: quick ? 2_000 : 20_000, capSeconds: quick ? 4 : 8, concurrency: [10, 50] },
+    process: { tasks: quick ? 2_000 : 20_000, capSeconds: quick ? 4 : 6, concurrency: [10, 50] },
     // A steady enqueue rate while a worker runs (in the same process and in another).
     // 50/s at concurrency 50 is a rate every peer sustains (pg-boss 10 settles at
     // most one batch of `concurrency` per 0.5 s poll), so the figure is pickup
     // latency, not the growth of a backlog.
     latency: { rate: 50, seconds: quick ? 1 : 4, concurrency: 50 },
     // Always-throwing handler, 3 deliveries, no backoff.
-    failure: { tasks: quick ? 300 : 3_000, capSeconds: quick ? 4 : 8, deliveries: 3, concurrency: 10 },
+    failure: { tasks: quick ? 300 : 3_000, capSeconds: quick ? 4 : 6, deliveries: 3, concurrency: 10 },
     // Processing throughput over R retained completed + dead tasks vs an empty store.
     growth: {
       retained: int(values.retained, quick ? 2_000 : 1_000_000),

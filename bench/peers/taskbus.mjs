@@ -32,7 +32,12 @@ export function loadTaskbus() {
     const dist = join(ROOT, 'dist/index.js');
     if (existsSync(src)) {
       const { tsImport } = await import(tsxEsmApi());
-      return tsImport(pathToFileURL(src).href, import.meta.url);
+      const mod = await tsImport(pathToFileURL(src).href, import.meta.url);
+      // tsx turns on source maps for the whole process, which makes every
+      // error.stack cost a source-map lookup: it slowed BullMQ's failure path by
+      // a quarter when it ran after Taskbus. The benchmark needs no mapped stacks.
+      process.setSourceMapsEnabled(false);
+      return mod;
     }
     if (existsSync(dist)) return import(pathToFileURL(dist).href);
     throw new Error('neither src/index.ts nor dist/index.js exists');

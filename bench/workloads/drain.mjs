@@ -37,6 +37,8 @@ export async function drain(client, { concurrency, mode = 'noop', deliveries = 1
     p50: null,
     p95: null,
     p99: null,
-    note: left === 0 ? undefined : `time cap: ${settled}/${tasks} settled in ${capSeconds} s`,
+    settled,
+    tasks,
+    note: left === 0 ? undefined : `stopped at the ${capSeconds} s cap`,
   };
 }
