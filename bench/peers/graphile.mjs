@@ -8,7 +8,7 @@
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import pg from 'pg';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
 const TASK = 'bench';
@@ -20,6 +20,7 @@ export const graphile = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
+  afterSeed: vacuumAnalyzePg,
   connect,
   // Retries always wait exp(min(attempts, 10)) seconds (e, e², ...) and no option
   // turns that off, so "3 deliveries, no backoff" cannot be expressed.
@@ -101,7 +102,6 @@ async function seedRetained(n) {
        where t.identifier = $1`,
       [TASK, n],
     );
-    await client.query('analyze graphile_worker._private_jobs');
   } finally {
     await client.end();
   }

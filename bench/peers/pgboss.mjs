@@ -10,7 +10,7 @@
 import PgBoss from 'pg-boss';
 import pg from 'pg';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
 const QUEUE = 'bench';
@@ -21,6 +21,7 @@ export const pgboss = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
+  afterSeed: vacuumAnalyzePg,
   connect,
 };
 
@@ -68,7 +69,6 @@ async function seedRetained(n) {
        from generate_series(1, $2::int) g`,
       [QUEUE, n],
     );
-    await client.query('analyze pgboss.job');
   } finally {
     await client.end();
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
 import { makeHandler, noopBodies } from '../lib/util.mjs';
 import { startTaskbusHttp } from './taskbus-http.mjs';
 
@@ -55,7 +55,7 @@ function tsxEsmApi() {
   return pathToFileURL(join(dirname(manifest), entry)).href;
 }
 
-function variant({ id, label, db, reset, storeUnavailable }) {
+function variant({ id, label, db, reset, afterSeed, storeUnavailable }) {
   const system = {
     id,
     label,
@@ -77,6 +77,7 @@ function variant({ id, label, db, reset, storeUnavailable }) {
       }
     },
     reset,
+    afterSeed,
     connect: (options) => connect(db, options),
     startHttp: () => startTaskbusHttp({ db }),
     // The HTTP workload needs the CLI; without it the row says so instead of failing.
@@ -104,6 +105,7 @@ export const taskbusPostgres = variant({
   db: PG_URL,
   storeUnavailable: pgAvailable,
   reset: recreatePgDatabase,
+  afterSeed: vacuumAnalyzePg,
 });
 
 async function connect(db, { deliveries = 1 } = {}) {

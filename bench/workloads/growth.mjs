@@ -48,6 +48,7 @@ export function growthCases(settings) {
           } finally {
             await seeder.close();
           }
+          await system.afterSeed?.();
           seedSeconds = (nowMs() - t) / 1000;
         }
         const client = await system.connect();
