@@ -60,6 +60,8 @@ export interface TaskDefinition<Body = any, Result = unknown> {
   lockDurationMs?: number;
   timeoutMs?: number;
   concurrency?: number;
+  /** Messages received ahead of free handler slots (default: `concurrency`; 0 for none). */
+  prefetchCount?: number;
   ttlMs?: number;
   schema?: Record<string, unknown>;
   auth?: AuthLevel;

@@ -58,12 +58,14 @@ export interface RunnerDeps {
 }
 
 /**
- * Runs one task's queue in this process: keeps up to `concurrency` handlers busy, receives as
- * many messages as there are free slots in one call, renews locks while handlers run, enforces
+ * Runs one task's queue in this process: keeps up to `concurrency` handlers busy from a small
+ * prefetch buffer filled by one receive at a time, renews locks while handlers run, enforces
  * the per-attempt timeout and settles through the shared Settler (batched).
  */
 export class TaskRunner {
   private readonly running = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private readonly buffer: ReceivedMessage[] = [];
+  private receiving: Promise<ReceivedMessage[]> | null = null;
   private fetching = false;
   /** Set by a wake-up or a full receive: the queue may hold more than we took. */
   private maybeMore = true;
@@ -84,29 +86,67 @@ export class TaskRunner {
     void this.pump();
   }
 
+  /**
+   * Starts buffered messages in free slots, then receives when the buffer runs low: up to
+   * `concurrency + prefetchCount` messages held at once (as Service Bus's PrefetchCount), so
+   * one receive feeds many handler completions and the round trip hides behind running work.
+   */
   private async pump(): Promise<void> {
-    if (this.fetching || this.stopping || !this.maybeMore) return;
-    const free = this.task.settings.concurrency - this.running.size;
-    if (free <= 0) return;
+    if (this.stopping) return;
+    this.startFromBuffer();
+    if (this.fetching || !this.maybeMore) return;
+    const { concurrency, prefetchCount } = this.task.settings;
+    const room = concurrency + prefetchCount - this.running.size - this.buffer.length;
+    if (room <= 0 || this.buffer.length > prefetchCount / 2) return;
     this.fetching = true;
     this.maybeMore = false;
     let got: ReceivedMessage[] = [];
     try {
-      got = await this.deps.driver.receive({
+      this.receiving = this.deps.driver.receive({
         name: this.task.name,
-        limit: free,
+        limit: room,
         lockDurationMs: this.task.settings.lockDurationMs,
         workerId: this.deps.workerId,
         now: this.deps.clock.now(),
       });
+      got = await this.receiving;
     } catch (err) {
       this.deps.log.error({ err, task: this.task.name }, 'receive failed; retrying on the next poll');
     } finally {
       this.fetching = false;
     }
-    if (got.length === free) this.maybeMore = true;
-    for (const m of got) this.startExecution(m);
-    if (this.maybeMore && !this.stopping) setImmediate(() => void this.pump());
+    if (got.length === room) this.maybeMore = true;
+    this.buffer.push(...got);
+    if (this.stopping) return; // stop() releases the buffer once this receive is done
+    this.startFromBuffer();
+    if (this.maybeMore) setImmediate(() => void this.pump());
+  }
+
+  private startFromBuffer(): void {
+    const now = this.deps.clock.now();
+    while (this.running.size < this.task.settings.concurrency && this.buffer.length) {
+      const m = this.buffer.shift()!;
+      // A prefetched message whose lock ran out while it waited is the rescuer's now.
+      if (m.lockedUntil > now) this.startExecution(m);
+    }
+  }
+
+  /** Prefetched messages never started: visible again at once, nothing lost. */
+  private releaseBuffer(): Promise<unknown> {
+    const now = this.deps.clock.now();
+    const error = { name: 'ShutdownError', message: 'prefetched, not started before the worker stopped' };
+    const left = this.buffer.splice(0);
+    return Promise.all(
+      left.map((m) =>
+        this.deps.settler.settle({
+          kind: 'abandon',
+          id: m.id,
+          lockToken: m.lockToken,
+          visibleAt: now,
+          attempt: { startedAt: now, endedAt: now, worker: this.deps.workerId, error },
+        }),
+      ),
+    );
   }
 
   private startExecution(m: ReceivedMessage): void {
@@ -151,18 +191,20 @@ export class TaskRunner {
     );
     let lockLost = false;
     const timeout = clock.setTimeout(() => ac.abort(new TimeoutError(s.timeoutMs)), s.timeoutMs);
-    // Renew at half the lock duration: one missed renewal still leaves half a lock of slack.
+    // Renew when half of the remaining lock is left: one missed renewal still leaves slack. The
+    // first renewal counts from the lock's own expiry, since a prefetched message waited.
     let renewTimer: unknown;
+    let lockedUntil = m.lockedUntil;
     const renew = () => {
       renewTimer = clock.setTimeout(
         async () => {
           try {
-            await driver.renewLock({
+            ({ lockedUntil } = await driver.renewLock({
               id: m.id,
               lockToken: m.lockToken,
               lockDurationMs: s.lockDurationMs,
               now: clock.now(),
-            });
+            }));
             if (!ac.signal.aborted) renew();
           } catch (err) {
             if (isTaskbusError(err, 'LOCK_LOST')) {
@@ -174,7 +216,7 @@ export class TaskRunner {
             }
           }
         },
-        Math.max(1, Math.floor(s.lockDurationMs / 2)),
+        Math.max(1, Math.floor((lockedUntil - clock.now()) / 2)),
       );
     };
     renew();
@@ -292,6 +334,8 @@ export class TaskRunner {
   /** Stops receiving; waits up to `graceMs` for running handlers, then aborts the rest. */
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    await this.receiving?.catch(() => {});
+    await this.releaseBuffer();
     const all = () => Promise.all([...this.running.values()].map((r) => r.done));
     if (this.running.size === 0) return;
     let timer: NodeJS.Timeout | undefined;

@@ -178,6 +178,41 @@ describe('worker', () => {
     assert.equal(peak, 3);
   });
 
+  it('prefetch › holds at most concurrency + prefetchCount messages; stopping releases the unstarted ones', async () => {
+    const gate: (() => void)[] = [];
+    let started = 0;
+    const tb = await bus({
+      gated: {
+        handler: () =>
+          new Promise<void>((r) => {
+            started++;
+            gate.push(r);
+          }),
+        concurrency: 1,
+        prefetchCount: 2,
+      },
+    });
+    const ids = (await tb.enqueueMany('gated', [1, 2, 3, 4, 5])).map((r) => r.id);
+    await tb.startWorkers();
+    await waitFor(() => started === 1, 'the first handler');
+    await settle();
+    const c = (await tb.counts(['gated']))[0];
+    assert.deepEqual([c.running, c.queued], [3, 2], 'one running, two prefetched and locked, two waiting');
+    const stopping = tb.stopWorkers(5000);
+    await settle();
+    for (const r of gate.splice(0)) r();
+    await stopping;
+    assert.equal(started, 1, 'prefetched messages do not start once stopping');
+    const after = (await tb.counts(['gated']))[0];
+    assert.deepEqual([after.completed, after.queued, after.running], [1, 4, 0], 'nothing lost');
+    await tb.startWorkers();
+    await waitFor(async () => {
+      for (const r of gate.splice(0)) r();
+      return (await tb.counts(['gated']))[0].completed === 5;
+    }, 'all five to complete');
+    assert.ok(ids.length === 5);
+  });
+
   it('lock renewal › a handler running past lockDurationMs keeps its lock', async () => {
     const clock = new ManualClock();
     let finish!: () => void;
