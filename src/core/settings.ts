@@ -11,9 +11,9 @@ export interface TaskSettings {
   timeoutMs: number;
   concurrency: number;
   /**
-   * Messages received ahead of free handler slots (Service Bus's PrefetchCount). Their lock
-   * runs while they wait, so keep it well below what `concurrency` handlers finish in one
-   * lock duration.
+   * At most this many messages received ahead of free handler slots (Service Bus's
+   * PrefetchCount). Their lock runs while they wait; the worker prefetches only as many as its
+   * handlers start within a quarter of the lock at their average duration.
    */
   prefetchCount: number;
   ttlMs: number | null;
@@ -27,7 +27,7 @@ export const DEFAULT_SETTINGS: TaskSettings = {
   lockDurationMs: 60_000,
   timeoutMs: 300_000,
   concurrency: 16,
-  prefetchCount: 16,
+  prefetchCount: 64,
   ttlMs: null,
   schema: null,
   auth: 'function',
@@ -107,10 +107,11 @@ export function resolveSettings(raw: Record<string, unknown>): TaskSettings {
     s.lockDurationMs = positiveInt(raw.lockDurationMs, 'lockDurationMs', DAY);
   if (raw.timeoutMs !== undefined) s.timeoutMs = positiveInt(raw.timeoutMs, 'timeoutMs', 7 * DAY);
   if (raw.concurrency !== undefined) s.concurrency = positiveInt(raw.concurrency, 'concurrency', 10_000);
-  // Unless set, prefetch as many as run at once: one receive then feeds two rounds of handlers.
+  // Unless set, up to four rounds of handlers: one receive then feeds many completions. The
+  // worker holds fewer when handlers are slow (see TaskRunner.prefetch).
   s.prefetchCount =
     raw.prefetchCount === undefined
-      ? s.concurrency
+      ? 4 * s.concurrency
       : nonNegativeInt(raw.prefetchCount, 'prefetchCount', 10_000);
   if (raw.ttlMs !== undefined && raw.ttlMs !== null) s.ttlMs = positiveInt(raw.ttlMs, 'ttlMs', 366 * DAY);
   if (raw.schema !== undefined && raw.schema !== null) {

@@ -95,9 +95,12 @@ export class TaskRunner {
     if (this.stopping) return;
     this.startFromBuffer();
     if (this.fetching || !this.maybeMore) return;
-    const { concurrency, prefetchCount } = this.task.settings;
-    const room = concurrency + prefetchCount - this.running.size - this.buffer.length;
-    if (room <= 0 || this.buffer.length > prefetchCount / 2) return;
+    const { concurrency } = this.task.settings;
+    const prefetch = this.prefetch();
+    const room = concurrency + prefetch - this.running.size - this.buffer.length;
+    // Refill at a quarter full: each receive then takes at least three quarters of the room,
+    // since a receive's fixed cost (one transaction) is worth many messages.
+    if (room <= 0 || this.buffer.length > prefetch / 4) return;
     this.fetching = true;
     this.maybeMore = false;
     let got: ReceivedMessage[] = [];
@@ -120,6 +123,26 @@ export class TaskRunner {
     if (this.stopping) return; // stop() releases the buffer once this receive is done
     this.startFromBuffer();
     if (this.maybeMore) setImmediate(() => void this.pump());
+  }
+
+  /** Moving average of handler durations (ms), or -1 before the first one finished. */
+  private avgHandlerMs = -1;
+
+  /**
+   * How many messages to hold beyond the running ones: up to `prefetchCount`, but only as many
+   * as `concurrency` handlers are expected to start within a quarter of the lock duration at
+   * their average duration, so a prefetched message never waits out its lock. Before the first
+   * handler finished the duration is unknown, and nothing is prefetched.
+   */
+  private prefetch(): number {
+    const { prefetchCount, concurrency, lockDurationMs } = this.task.settings;
+    if (prefetchCount === 0 || this.avgHandlerMs < 0) return 0;
+    const fit = Math.floor((concurrency * lockDurationMs) / 4 / Math.max(this.avgHandlerMs, 0.01));
+    return Math.min(prefetchCount, fit);
+  }
+
+  private observeDuration(ms: number): void {
+    this.avgHandlerMs = this.avgHandlerMs < 0 ? ms : this.avgHandlerMs * 0.9 + ms * 0.1;
   }
 
   private startFromBuffer(): void {
@@ -312,6 +335,7 @@ export class TaskRunner {
       error: thrownError,
     });
     if (!ac.signal.aborted) ac.abort(new Error('attempt finished'));
+    this.observeDuration(settlement.attempt.endedAt - startedAt);
     if (!this.stopping) this.release(m.id);
     if (lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.

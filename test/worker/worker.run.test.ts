@@ -178,39 +178,64 @@ describe('worker', () => {
     assert.equal(peak, 3);
   });
 
-  it('prefetch › holds at most concurrency + prefetchCount messages; stopping releases the unstarted ones', async () => {
+  it('prefetch › holds at most concurrency + prefetchCount messages once handlers have a duration; stopping releases the unstarted ones', async () => {
     const gate: (() => void)[] = [];
     let started = 0;
     const tb = await bus({
       gated: {
-        handler: () =>
-          new Promise<void>((r) => {
-            started++;
-            gate.push(r);
-          }),
+        handler: (b: { warm?: boolean }) => {
+          started++;
+          return b.warm ? Promise.resolve() : new Promise<void>((r) => gate.push(r));
+        },
         concurrency: 1,
         prefetchCount: 2,
       },
     });
-    const ids = (await tb.enqueueMany('gated', [1, 2, 3, 4, 5])).map((r) => r.id);
+    const counts = async () => (await tb.counts(['gated']))[0];
+    await tb.enqueue('gated', { warm: true });
+    await tb.enqueue('gated', {});
     await tb.startWorkers();
-    await waitFor(() => started === 1, 'the first handler');
+    await waitFor(() => started === 2, 'the warm-up and one gated handler');
     await settle();
-    const c = (await tb.counts(['gated']))[0];
+    const first = await counts();
+    assert.deepEqual([first.completed, first.running], [1, 1]);
+    const ids = (await tb.enqueueMany('gated', [{}, {}, {}, {}])).map((r) => r.id);
+    await waitFor(async () => (await counts()).running === 3, 'two prefetched');
+    await settle();
+    const c = await counts();
     assert.deepEqual([c.running, c.queued], [3, 2], 'one running, two prefetched and locked, two waiting');
     const stopping = tb.stopWorkers(5000);
     await settle();
     for (const r of gate.splice(0)) r();
     await stopping;
-    assert.equal(started, 1, 'prefetched messages do not start once stopping');
-    const after = (await tb.counts(['gated']))[0];
-    assert.deepEqual([after.completed, after.queued, after.running], [1, 4, 0], 'nothing lost');
+    assert.equal(started, 2, 'prefetched messages do not start once stopping');
+    const after = await counts();
+    assert.deepEqual([after.completed, after.queued, after.running], [2, 4, 0], 'nothing lost');
     await tb.startWorkers();
     await waitFor(async () => {
       for (const r of gate.splice(0)) r();
-      return (await tb.counts(['gated']))[0].completed === 5;
-    }, 'all five to complete');
-    assert.ok(ids.length === 5);
+      return (await counts()).completed === 6;
+    }, 'all six to complete');
+    assert.equal(ids.length, 4);
+  });
+
+  it('prefetch › holds nothing ahead when handlers take long against the lock', async () => {
+    const clock = new ManualClock();
+    const gate: (() => void)[] = [];
+    const tb = await bus(
+      { slow: { handler: () => new Promise<void>((r) => gate.push(r)), concurrency: 1, prefetchCount: 5 } },
+      { clock },
+    );
+    await tb.enqueueMany('slow', [1, 2, 3, 4]);
+    await tb.startWorkers();
+    await waitFor(() => gate.length === 1, 'the first handler');
+    clock.advance(30_000); // half the default 60 s lock: nothing may wait a quarter lock in a buffer
+    gate.shift()!();
+    await waitFor(() => gate.length === 1, 'the second handler');
+    await settle();
+    const c = (await tb.counts(['slow']))[0];
+    assert.deepEqual([c.completed, c.running, c.queued], [1, 1, 2], 'no message locked ahead of a free slot');
+    for (const r of gate.splice(0)) r();
   });
 
   it('lock renewal › a handler running past lockDurationMs keeps its lock', async () => {

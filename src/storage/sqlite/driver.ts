@@ -73,6 +73,9 @@ export class SqliteDriver implements StorageDriver {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma('busy_timeout = 5000');
+    // 64 MiB of page cache instead of 2: the hot pages of a busy queue (the ready and locked
+    // index edges, the newest rows) stay in memory instead of being re-read every transaction.
+    this.db.pragma('cache_size = -65536');
     this.db.pragma('foreign_keys = OFF');
     this.deadLetterEvents = options.deadLetterEvents ?? false;
   }

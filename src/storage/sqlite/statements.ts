@@ -35,11 +35,13 @@ const SQL = {
 
   // @name, @now, @until, @worker, @limit → locked rows. Oldest visible first through the
   // partial index messages_ready; a per-row random token so a stale holder can never settle.
+  // Only the columns a worker needs are returned: building 22-column rows cost a quarter of
+  // the receive time.
   receive: `UPDATE messages SET state = 'locked', lock_token = lower(hex(randomblob(16))),
         locked_at = @now, locked_until = @until, locked_by = @worker, delivery_count = delivery_count + 1
       WHERE id IN (SELECT id FROM messages WHERE state = 'ready' AND name = @name AND visible_at <= @now
         AND (expires_at IS NULL OR expires_at > @now) ORDER BY visible_at, id LIMIT @limit)
-      RETURNING *`,
+      RETURNING id, name, body, content_type, delivery_count, enqueued_at, lock_token, locked_until, traceparent`,
   // locked_until, id, token, now
   renew: `UPDATE messages SET locked_until = ? WHERE ${HELD}`,
   // now, result, id, token, now → attempt_count, name
