@@ -4,6 +4,22 @@ let lastMs = 0;
 let seq = 0;
 
 /**
+ * Random bytes drawn 4 KiB at a time: one randomBytes call costs a few microseconds whatever
+ * its size, which was a fifth of the CPU of an HTTP enqueue when taken per id.
+ */
+const POOL_SIZE = 4096;
+let pool = randomBytes(POOL_SIZE);
+let poolOffset = 0;
+function randomInto(target: Buffer): void {
+  if (poolOffset + target.length > POOL_SIZE) {
+    pool = randomBytes(POOL_SIZE);
+    poolOffset = 0;
+  }
+  pool.copy(target, 0, poolOffset, poolOffset + target.length);
+  poolOffset += target.length;
+}
+
+/**
  * A UUIDv7 (RFC 9562): 48 bits of milliseconds, then a 12-bit sequence (method 1) and random
  * bits, so ids minted by one process sort in creation order even within one millisecond, and
  * B-tree inserts stay at the right edge of the index.
@@ -16,7 +32,8 @@ export function newId(now: number = Date.now()): string {
     lastMs++;
     seq = 0;
   }
-  const b = randomBytes(16);
+  const b = Buffer.allocUnsafe(16);
+  randomInto(b);
   b.writeUIntBE(lastMs, 0, 6);
   b[6] = 0x70 | (seq >> 8);
   b[7] = seq & 0xff;
@@ -27,7 +44,9 @@ export function newId(now: number = Date.now()): string {
 
 /** A lock token: 128 random bits. */
 export function newToken(): string {
-  return randomBytes(16).toString('hex');
+  const b = Buffer.allocUnsafe(16);
+  randomInto(b);
+  return b.toString('hex');
 }
 
 export const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
