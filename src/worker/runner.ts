@@ -207,12 +207,21 @@ export class TaskRunner {
     const { clock, settler, driver } = this.deps;
     const s = this.task.settings;
     const startedAt = clock.now();
-    const log = this.deps.log.child(
-      m.traceparent
-        ? { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount, traceId: traceIdOf(m.traceparent) }
-        : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
-    );
+    // The message's logger is made on first use: most deliveries of a healthy task log nothing.
+    let child: Logger | null = null;
+    const log = () =>
+      (child ??= this.deps.log.child(
+        m.traceparent
+          ? {
+              task: m.name,
+              messageId: m.id,
+              deliveryCount: m.deliveryCount,
+              traceId: traceIdOf(m.traceparent),
+            }
+          : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
+      ));
     let lockLost = false;
+    let finished = false;
     const timeout = clock.setTimeout(() => ac.abort(new TimeoutError(s.timeoutMs)), s.timeoutMs);
     // Renew when half of the remaining lock is left: one missed renewal still leaves slack. The
     // first renewal counts from the lock's own expiry, since a prefetched message waited.
@@ -228,14 +237,14 @@ export class TaskRunner {
               lockDurationMs: s.lockDurationMs,
               now: clock.now(),
             }));
-            if (!ac.signal.aborted) renew();
+            if (!finished && !ac.signal.aborted) renew();
           } catch (err) {
             if (isTaskbusError(err, 'LOCK_LOST')) {
               lockLost = true;
               ac.abort(err);
             } else {
-              log.warn({ err }, 'lock renewal failed; retrying');
-              if (!ac.signal.aborted) renew();
+              log().warn({ err }, 'lock renewal failed; retrying');
+              if (!finished && !ac.signal.aborted) renew();
             }
           }
         },
@@ -252,10 +261,10 @@ export class TaskRunner {
       enqueuedAt: new Date(m.enqueuedAt),
       signal: ac.signal,
       log: {
-        debug: (msg, f) => log.debug(f ?? {}, msg),
-        info: (msg, f) => log.info(f ?? {}, msg),
-        warn: (msg, f) => log.warn(f ?? {}, msg),
-        error: (msg, f) => log.error(f ?? {}, msg),
+        debug: (msg, f) => log().debug(f ?? {}, msg),
+        info: (msg, f) => log().info(f ?? {}, msg),
+        warn: (msg, f) => log().warn(f ?? {}, msg),
+        error: (msg, f) => log().error(f ?? {}, msg),
       },
       progress: (value: Json) =>
         driver.setProgress({ id: m.id, lockToken: m.lockToken, progress: value, now: clock.now() }),
@@ -318,15 +327,19 @@ export class TaskRunner {
                 attempt,
               };
         if (settlement.kind === 'deadletter')
-          log.warn({ reason: outcome.kind === 'deadletter' && outcome.reason, err: error }, 'dead-lettered');
+          log().warn(
+            { reason: outcome.kind === 'deadletter' && outcome.reason, err: error },
+            'dead-lettered',
+          );
         else
-          log.info(
+          log().info(
             { err: error, retryAt: new Date(outcome.kind === 'retry' ? outcome.visibleAt : 0).toISOString() },
             'attempt failed; will retry',
           );
       }
     } finally {
       clock.clearTimeout(timeout);
+      finished = true;
       clock.clearTimeout(renewTimer);
     }
     endProcessSpan(trace.span, {
@@ -334,18 +347,17 @@ export class TaskRunner {
       reason: settlement.kind === 'deadletter' ? settlement.reason : undefined,
       error: thrownError,
     });
-    if (!ac.signal.aborted) ac.abort(new Error('attempt finished'));
     this.observeDuration(settlement.attempt.endedAt - startedAt);
     if (!this.stopping) this.release(m.id);
     if (lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.
-      log.warn('lock lost while the handler ran; not settling');
+      log().warn('lock lost while the handler ran; not settling');
       return;
     }
     const outcome = await settler.settle(settlement);
     // An immediate retry (backoff 'none', shutdown) is visible now: look again without a poll.
     if (settlement.kind === 'abandon' && settlement.visibleAt <= clock.now()) this.maybeMore = true;
-    if (outcome === 'lockLost') log.warn('lock lost before settling; the message will be redelivered');
+    if (outcome === 'lockLost') log().warn('lock lost before settling; the message will be redelivered');
     this.deps.hooks.onSettled?.({
       name: m.name,
       id: m.id,
