@@ -326,16 +326,16 @@ export class TaskRunner {
                 description: outcome.description,
                 attempt,
               };
-        if (settlement.kind === 'deadletter')
-          log().warn(
-            { reason: outcome.kind === 'deadletter' && outcome.reason, err: error },
-            'dead-lettered',
-          );
-        else
+        if (settlement.kind === 'deadletter') {
+          if (this.deps.log.isLevelEnabled('warn')) {
+            log().warn({ reason: settlement.reason, err: error }, 'dead-lettered');
+          }
+        } else if (this.deps.log.isLevelEnabled('info')) {
           log().info(
-            { err: error, retryAt: new Date(outcome.kind === 'retry' ? outcome.visibleAt : 0).toISOString() },
+            { err: error, retryAt: new Date(settlement.visibleAt).toISOString() },
             'attempt failed; will retry',
           );
+        }
       }
     } finally {
       clock.clearTimeout(timeout);
