@@ -13,7 +13,7 @@ import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.
 import { makeHandler, noopBodies } from '../lib/util.mjs';
 import { startTaskbusHttp } from './taskbus-http.mjs';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TASK = 'noop';
 // A fixed path, so the HTTP server and worker child processes of a run open the
 // same file the harness reset.
