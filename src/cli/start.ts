@@ -53,6 +53,7 @@ export function registerStart(program: Command): void {
             if (++signals > 1) process.exit(130);
             server.tb.log.info({ signal }, 'shutting down: finishing running handlers');
             await server.stop(Number(o.graceMs));
+            clearInterval(keepAlive);
             process.exit(0);
           };
           process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,4 +1,5 @@
 import { TaskbusError } from '../errors.ts';
+import { emptyCounts } from '../storage/rows.ts';
 import type { Taskbus } from '../taskbus.ts';
 import type { MessageRecord, MessageState, QueueCounts } from '../types.ts';
 import { bodyText } from './views/format.ts';
@@ -74,15 +75,7 @@ export async function overview(tb: Taskbus): Promise<Overview> {
     }
   }
   const tasks = names.map((name) => {
-    const c = byName.get(name) ?? {
-      name,
-      scheduled: 0,
-      queued: 0,
-      running: 0,
-      completed: 0,
-      deadlettered: 0,
-      oldestQueuedAt: null,
-    };
+    const c = byName.get(name) ?? emptyCounts(name);
     return {
       name,
       description: tb.task(name).description,

@@ -1,5 +1,5 @@
 import type { ValidateFunction } from 'ajv';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { TaskbusError } from '../../errors.ts';
 import { ID_PATTERN } from '../../id.ts';
 import type { Taskbus } from '../../taskbus.ts';
@@ -24,16 +24,24 @@ type TaskParams = { Params: { name: string; id: string } };
 
 /** The HTTP trigger (SPEC §4): POST /api/{name} and the status endpoint. */
 export function triggerRoutes(app: FastifyInstance, { tb, keys, validators, limiter }: TriggerDeps): void {
+  /**
+   * The key check for a task endpoint (internal `$` tasks have none: they answer as unknown),
+   * then its rate limit.
+   */
+  const admit = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    name: string,
+    op: 'enqueue' | 'status',
+  ) => {
+    const level = name.startsWith('$') ? undefined : tb.tasks.get(name)?.settings.auth;
+    const principal = await authorizeTask(request, keys, name, level);
+    if (limiter) await limiter.check(request, reply, name, principal, op);
+  };
+
   app.post<NameParams>('/api/:name', async (request, reply) => {
     const { name } = request.params;
-    const task = tb.tasks.get(name);
-    const principal = await authorizeTask(
-      request,
-      keys,
-      name,
-      name.startsWith('$') ? undefined : task?.settings.auth,
-    );
-    if (limiter) await limiter.check(request, reply, name, principal, 'enqueue');
+    await admit(request, reply, name, 'enqueue');
     const now = tb.clock.now();
     const options = enqueueOptions(request, now);
     const body = readBody(request);
@@ -66,14 +74,7 @@ export function triggerRoutes(app: FastifyInstance, { tb, keys, validators, limi
 
   app.get<TaskParams>('/api/:name/tasks/:id', async (request, reply) => {
     const { name, id } = request.params;
-    const task = tb.tasks.get(name);
-    const principal = await authorizeTask(
-      request,
-      keys,
-      name,
-      name.startsWith('$') ? undefined : task?.settings.auth,
-    );
-    if (limiter) await limiter.check(request, reply, name, principal, 'status');
+    await admit(request, reply, name, 'status');
     const m = ID_PATTERN.test(id) ? await tb.getTask(id) : null;
     if (!m || m.name !== name)
       throw new TaskbusError('MESSAGE_NOT_FOUND', `task ${name} has no message ${id}`);
