@@ -128,7 +128,9 @@ describe('taskbus CLI (real binary)', () => {
       assert.equal(r.status, 202);
       const { statusUrl } = await r.json();
       const doc = await waitFor(async () => {
-        const d = await (await fetch(api.url + statusUrl, { headers: { 'x-functions-key': env.TASKBUS_MASTER_KEY } })).json();
+        const d = await (
+          await fetch(api.url + statusUrl, { headers: { 'x-functions-key': env.TASKBUS_MASTER_KEY } })
+        ).json();
         return d.status === 'completed' ? d : null;
       }, 'the worker process to complete the task');
       assert.equal(doc.result, 'hi Bo');
