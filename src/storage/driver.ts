@@ -147,8 +147,9 @@ export interface StorageDriver {
 
   /**
    * Calls `listener` with task names when messages may have become visible, from any process
-   * that shares the storage (PostgreSQL LISTEN/NOTIFY). Absent when the driver cannot
-   * (capabilities.notifications false): workers then poll.
+   * that shares the storage (PostgreSQL LISTEN/NOTIFY; SQLite a watch on the file). An empty
+   * list means any task. Used only when capabilities.notifications is true; workers poll as
+   * well, in case a notification is lost.
    */
   subscribe?(listener: (names: string[]) => void): Promise<() => Promise<void>>;
 }

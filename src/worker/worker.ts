@@ -69,8 +69,10 @@ export class Worker {
   async start(): Promise<void> {
     if (this.started) return;
     this.started = true;
-    if (this.o.driver.subscribe) {
-      this.unsubscribe = await this.o.driver.subscribe((names) => this.wake(names));
+    if (this.o.driver.capabilities.notifications && this.o.driver.subscribe) {
+      this.unsubscribe = await this.o.driver.subscribe((names) =>
+        this.wake(names.length ? names : undefined),
+      );
     }
     this.every(this.o.pollIntervalMs ?? 250, () => this.wake());
     this.every(this.o.rescueIntervalMs ?? 1000, () => this.track(this.rescuePass()));

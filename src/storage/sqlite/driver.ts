@@ -1,3 +1,5 @@
+import { watch } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LockLostError, TaskbusError } from '../../errors.ts';
 import { newId } from '../../id.ts';
@@ -17,6 +19,7 @@ import type {
   ApiKeyRecord,
   AttemptInput,
   BrowseParams,
+  DriverCapabilities,
   DriverOptions,
   EnqueueParams,
   EnqueueResult,
@@ -56,7 +59,8 @@ export interface SqliteOptions extends DriverOptions {
  */
 export class SqliteDriver implements StorageDriver {
   readonly kind = 'sqlite';
-  readonly capabilities = { multiHost: false, notifications: false, transactionalEnqueue: false };
+  readonly capabilities: DriverCapabilities;
+  private readonly filename: string;
   private readonly db: Database.Database;
   private readonly deadLetterEvents: boolean;
   private st!: ReturnType<typeof makeStatements>;
@@ -69,6 +73,11 @@ export class SqliteDriver implements StorageDriver {
   private flushScheduled = false;
 
   constructor(options: SqliteOptions) {
+    this.filename = options.filename;
+    // A file can be shared by processes on this host, which hear of each other's commits
+    // through a watch on the file's folder; :memory: has no one else to hear from.
+    const shared = options.filename !== ':memory:' && options.filename !== '';
+    this.capabilities = { multiHost: false, notifications: shared, transactionalEnqueue: false };
     this.db = new Database(options.filename);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
@@ -78,6 +87,35 @@ export class SqliteDriver implements StorageDriver {
     this.db.pragma('cache_size = -65536');
     this.db.pragma('foreign_keys = OFF');
     this.deadLetterEvents = options.deadLetterEvents ?? false;
+  }
+
+  /**
+   * Wakes `listener` (with no names: any task may have work) when another process on this
+   * host commits to the file: every commit writes the `-wal` file, which a watch on its folder
+   * sees. Bursts of commits are coalesced into one wake-up per millisecond. Without this, a
+   * `taskbus worker` beside a `taskbus api` found new tasks only at its next poll (~125 ms p50).
+   */
+  async subscribe(listener: (names: string[]) => void): Promise<() => Promise<void>> {
+    if (!this.capabilities.notifications) {
+      throw new TaskbusError(
+        'INVALID_STATE',
+        'an in-memory SQLite database has no other process to hear from',
+      );
+    }
+    const file = resolve(this.filename);
+    const names = new Set([basename(file), `${basename(file)}-wal`]);
+    let pending = false;
+    const watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
+      if (pending || !name || !names.has(String(name))) return;
+      pending = true;
+      setTimeout(() => {
+        pending = false;
+        listener([]);
+      }, 1).unref();
+    });
+    // A failing watch (folder removed, too many watches) leaves the workers on polling.
+    watcher.on('error', () => watcher.close());
+    return async () => watcher.close();
   }
 
   async migrate(): Promise<void> {
