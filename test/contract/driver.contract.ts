@@ -6,9 +6,9 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { decideFailure, LOCK_EXPIRED_ERROR } from '../../src/core/decide.ts';
 import { isTaskbusError } from '../../src/errors.ts';
-import { newId } from '../../src/id.ts';
 import { DEADLETTER_EVENT_TASK, jsonBody, settleOne } from '../../src/storage/common.ts';
 import type { DriverOptions, NewMessage, ReceivedMessage, StorageDriver } from '../../src/storage/driver.ts';
+import { newMessage, T0 } from '../support/messages.ts';
 
 /**
  * Opens a driver on the test's database. Called once per test for a fresh database (`fresh`
@@ -23,22 +23,10 @@ export interface ContractOptions {
   sharesDatabase?: boolean;
 }
 
-const T0 = 1_800_000_000_000;
 const LOCK = 30_000;
 const W = 'worker-1';
 
-function msg(name: string, body: unknown, over: Partial<NewMessage> = {}, now = T0): NewMessage {
-  return {
-    id: newId(now),
-    name,
-    body: jsonBody(body),
-    visibleAt: now,
-    expiresAt: null,
-    idempotencyKey: null,
-    traceparent: null,
-    ...over,
-  };
-}
+const msg = newMessage;
 
 const attempt = (start: number, error: { name: string; message: string } | null = null) => ({
   startedAt: start,

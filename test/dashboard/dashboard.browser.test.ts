@@ -6,27 +6,15 @@
  * The screenshots in docs/dashboard.md come from test/dashboard/screenshots.ts.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { waitFor } from '../support/wait.ts';
-import { type DashboardApp, dashboardApp, MASTER } from './support.ts';
+import { chromiumSkip, type DashboardApp, dashboardApp, launchChromium, MASTER } from './support.ts';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-];
 // Bounds for waiting on the page, never assertions about time.
 const WAIT = { timeout: 20_000 };
 
-const missing = !existsSync(CHROMIUM);
-const skip = missing && !process.env.CI ? 'Chromium not installed: apt-get install -y chromium' : false;
+const skip = chromiumSkip;
 
 /** A promise the test resolves to let waiting handlers finish. */
 function gate() {
@@ -73,7 +61,7 @@ describe('dashboard in Chromium', { skip }, () => {
     const addr = t.app.server.address();
     base = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}`;
     await t.tb.startWorkers();
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1280, height: 860 } });
     // Anything the page logs as an error, but the answers the tests provoke on purpose.
     page.on('console', (m) => {

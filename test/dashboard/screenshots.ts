@@ -7,13 +7,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { newId } from '../../src/id.ts';
 import { jsonBody, settleOne } from '../../src/storage/common.ts';
 import type { Settlement } from '../../src/storage/driver.ts';
 import type { Taskbus } from '../../src/taskbus.ts';
 import { waitFor } from '../support/wait.ts';
-import { dashboardApp, MASTER } from './support.ts';
+import { dashboardApp, launchChromium, MASTER } from './support.ts';
 
 const out = process.argv[2] ?? 'docs/img';
 mkdirSync(out, { recursive: true });
@@ -189,18 +189,7 @@ await t.tb.enqueueMany(
 );
 await t.tb.enqueue('send-email', { to: 'later@example.com' }, { delayMs: 15 * MIN });
 
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--no-first-run',
-  ],
-});
+const browser = await launchChromium();
 try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();

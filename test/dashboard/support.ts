@@ -1,40 +1,45 @@
+import { existsSync } from 'node:fs';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import pino from 'pino';
+import { type Browser, chromium } from 'playwright-core';
 import type { DashboardOptions } from '../../src/dashboard/index.ts';
-import { buildApp } from '../../src/http/app.ts';
-import { KeyStore } from '../../src/http/auth/keys.ts';
-import { createTaskbus, type Taskbus, type TaskbusOptions } from '../../src/taskbus.ts';
+import type { Taskbus, TaskbusOptions } from '../../src/taskbus.ts';
 import type { TaskExport } from '../../src/tasks/define.ts';
+import { type TestApp, testApp } from '../support/app.ts';
 import { waitFor } from '../support/wait.ts';
 
 export const MASTER = 'dashboard-master-key-0123456789';
 
-export interface DashboardApp {
-  tb: Taskbus;
-  app: FastifyInstance;
-  keys: KeyStore;
-  close(): Promise<void>;
-}
+export type DashboardApp = TestApp;
 
 /** A Taskbus with its HTTP app (dashboard included), on SQLite :memory: unless told otherwise. */
-export async function dashboardApp(
+export function dashboardApp(
   tasks: Record<string, TaskExport>,
   o: Partial<TaskbusOptions> & { dashboard?: DashboardOptions } = {},
 ): Promise<DashboardApp> {
-  const tb = await createTaskbus({ tasks, db: ':memory:', logger: pino({ level: 'silent' }), ...o });
-  const keys = new KeyStore(tb.driver, tb.clock);
-  await keys.init(MASTER);
-  const app = await buildApp({ tb, keys, dashboard: { pollMs: 200, ...o.dashboard } });
-  return {
-    tb,
-    app,
-    keys,
-    close: async () => {
-      await app.close();
-      await tb.close(100);
-    },
-  };
+  return testApp(tasks, { ...o, masterKey: MASTER, app: { dashboard: { pollMs: 200, ...o.dashboard } } });
 }
+
+const CHROMIUM = '/usr/bin/chromium';
+
+/** Debian's Chromium, headless, with nothing reaching for the network. */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+    ],
+  });
+}
+
+/** Why the browser tests are skipped (Chromium missing outside CI), or false. */
+export const chromiumSkip =
+  !existsSync(CHROMIUM) && !process.env.CI ? 'Chromium not installed: apt-get install -y chromium' : false;
 
 /** The value of `name="…" value="…"` or `<meta name="…" content="…">` in a page. */
 export function field(html: string, name: string): string | null {

@@ -5,24 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { newId } from '../../src/id.ts';
 import { jsonBody, settleOne } from '../../src/storage/common.ts';
 import type { NewMessage } from '../../src/storage/driver.ts';
 import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
 import { createTaskbus } from '../../src/taskbus.ts';
+import { newMessage, T0 } from '../support/messages.ts';
 import { eventually, POSTGRES_URL, postgresPreflight, useSchemas } from '../support/postgres.ts';
 
-const T0 = 1_800_000_000_000;
-const msg = (name: string, over: Partial<NewMessage> = {}): NewMessage => ({
-  id: newId(T0),
-  name,
-  body: jsonBody(1),
-  visibleAt: T0,
-  expiresAt: null,
-  idempotencyKey: null,
-  traceparent: null,
-  ...over,
-});
+const msg = (name: string, over: Partial<NewMessage> = {}) => newMessage(name, 1, over);
 const attempt = { startedAt: T0, endedAt: T0, worker: 'w', error: null };
 
 describe('postgres notifications', { skip: await postgresPreflight() }, () => {

@@ -9,10 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { isTaskbusError } from '../../src/errors.ts';
-import { newId } from '../../src/id.ts';
-import { jsonBody } from '../../src/storage/common.ts';
-import type { NewMessage } from '../../src/storage/driver.ts';
 import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
+import { newMessage, T0 } from '../support/messages.ts';
 import {
   eventually,
   POSTGRES_URL,
@@ -22,16 +20,7 @@ import {
   useSchemas,
 } from '../support/postgres.ts';
 
-const T0 = 1_800_000_000_000;
-const msg = (name: string): NewMessage => ({
-  id: newId(T0),
-  name,
-  body: jsonBody(1),
-  visibleAt: T0,
-  expiresAt: null,
-  idempotencyKey: null,
-  traceparent: null,
-});
+const msg = (name: string) => newMessage(name);
 const unavailable = (e: unknown) => isTaskbusError(e, 'STORAGE_UNAVAILABLE');
 
 describe('postgres reconnect', { skip: await postgresPreflight() }, () => {

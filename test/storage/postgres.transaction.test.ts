@@ -6,23 +6,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pg from 'pg';
 import { isTaskbusError } from '../../src/errors.ts';
-import { newId } from '../../src/id.ts';
-import { jsonBody } from '../../src/storage/common.ts';
 import type { NewMessage } from '../../src/storage/driver.ts';
 import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
+import { newMessage, T0 } from '../support/messages.ts';
 import { eventually, POSTGRES_URL, postgresPreflight, useSchemas } from '../support/postgres.ts';
 
-const T0 = 1_800_000_000_000;
-const msg = (over: Partial<NewMessage> = {}): NewMessage => ({
-  id: newId(T0),
-  name: 'welcome-email',
-  body: jsonBody({ user: 'ada' }),
-  visibleAt: T0,
-  expiresAt: null,
-  idempotencyKey: null,
-  traceparent: null,
-  ...over,
-});
+const msg = (over: Partial<NewMessage> = {}) => newMessage('welcome-email', { user: 'ada' }, over);
 
 describe('postgres transactional enqueue', { skip: await postgresPreflight() }, () => {
   const schemas = useSchemas();
