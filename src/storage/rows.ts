@@ -23,6 +23,8 @@ export interface MessageRow {
   locked_until: number | null;
   locked_by: string | null;
   completed_at: number | null;
+  /** The end of a completed message's successful attempt (its start is locked_at). */
+  ended_at: number | null;
   result: string | null;
   progress: string | null;
   dead_letter_reason: string | null;
@@ -59,9 +61,27 @@ export function recordFromRow(
     deadLetteredAt: r.deadlettered_at,
     idempotencyKey: r.idempotency_key,
     traceparent: r.traceparent,
-    attempts,
+    attempts: withSuccessfulAttempt(r, attempts),
     history,
   };
+}
+
+/**
+ * A completed message's last, successful attempt is stored in its own row (started: locked_at,
+ * ended: ended_at, worker: locked_by) rather than as an attempts row, which saves a write per
+ * completion. Rows completed before that keep theirs in the attempts table and are left as read.
+ */
+function withSuccessfulAttempt(r: MessageRow, attempts: Attempt[]): Attempt[] {
+  if (r.state !== 'completed' || r.completed_at === null) return attempts;
+  if (attempts.some((a) => a.number === r.attempt_count)) return attempts;
+  const success: Attempt = {
+    number: r.attempt_count,
+    startedAt: r.locked_at ?? r.completed_at,
+    endedAt: r.ended_at ?? r.completed_at,
+    worker: r.locked_by,
+    error: null,
+  };
+  return [...attempts, success];
 }
 
 export function keyFromRow(r: {

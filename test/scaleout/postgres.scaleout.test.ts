@@ -165,7 +165,11 @@ describe('scale-out on PostgreSQL', { skip: await postgresPreflight() }, () => {
       // The survivors reconnected by themselves: each ran tasks after the connections were cut,
       // and both APIs acknowledged tasks after it.
       const workersAfter = await adminQuery(
-        `SELECT DISTINCT split_part(worker, ':', 2) AS pid FROM ${schema}.attempts WHERE started_at > $1`,
+        // A successful attempt is kept in its message row (locked_at, locked_by), a failed one in attempts.
+        `SELECT DISTINCT split_part(worker, ':', 2) AS pid FROM (
+           SELECT worker, started_at FROM ${schema}.attempts
+           UNION ALL SELECT locked_by, locked_at FROM ${schema}.messages WHERE state = 'completed'
+         ) a WHERE started_at > $1`,
         [terminatedAt + 100],
       );
       const pids = new Set(workersAfter.rows.map((r) => Number(r.pid)));

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import { LockLostError, TaskbusError } from '../../errors.ts';
+import { newToken } from '../../id.ts';
 import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
 import { decodeCursor, encodeCursor, IDEMPOTENCY_WINDOW_MS, mergeActivity } from '../common.ts';
 import type {
@@ -161,6 +162,7 @@ export class PostgresDriver implements StorageDriver {
       p.limit,
       p.now + p.lockDurationMs,
       p.workerId,
+      newToken(),
     ]);
     return (r.rows as Row[]).sort(byId).map(receivedFromRow);
   }

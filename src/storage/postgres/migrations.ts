@@ -128,6 +128,20 @@ CREATE TABLE ${s}.rate_limits (
 CREATE INDEX rate_limits_reset ON ${s}.rate_limits (reset_at);
 `,
   },
+  {
+    version: 4,
+    name: 'lighter hot path',
+    // A completion keeps its successful attempt in the row (locked_at, ended_at, locked_by)
+    // instead of inserting an attempts row. The browse index covers only settled states: queued
+    // and running messages are found through messages_ready and messages_locked, so enqueue,
+    // receive and settle no longer add an entry to an index over every message each time.
+    sql: (s) => `
+ALTER TABLE ${s}.messages ADD COLUMN ended_at bigint;
+DROP INDEX ${s}.messages_browse;
+CREATE INDEX messages_settled ON ${s}.messages (name, state, enqueued_at, id)
+  WHERE state IN ('completed', 'deadlettered');
+`,
+  },
 ];
 
 /** The newest version this build knows. */

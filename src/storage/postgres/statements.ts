@@ -30,7 +30,7 @@ const STATE_WHERE: Record<MessageState, string> = {
  */
 const MESSAGE_COLUMNS = `m.id, m.name, m.state, m.body, m.body_bytes, m.content_type, m.delivery_count,
   m.attempt_count, m.enqueued_at, m.visible_at, m.expires_at, m.lock_token, m.locked_at, m.locked_until,
-  m.locked_by, m.completed_at, m.result, m.progress, m.dead_letter_reason, m.dead_letter_description,
+  m.locked_by, m.completed_at, m.ended_at, m.result, m.progress, m.dead_letter_reason, m.dead_letter_description,
   m.deadlettered_at, m.idempotency_key, m.traceparent`;
 const KEY_COLUMNS = 'id, label, scope, task, hash, created_at, revoked_at';
 
@@ -49,7 +49,9 @@ const record = (s: string) => `${MESSAGE_COLUMNS},
  * $1 now, $2..$13 parallel arrays (kind, id, token, result, visible_at, reason, description,
  * started_at, ended_at, worker, error, event_id), $14 dead-letter events on, $15 channel
  * → one row (ord) per applied item; missing ords lost their lock.
- * The attempt is numbered by attempt_count, which survives resubmits; a dead-lettered message of
+ * The attempt is numbered by attempt_count, which survives resubmits; a successful one is kept in
+ * the message row itself (locked_at, ended_at, locked_by), a failed one in attempts. A
+ * dead-lettered message of
  * a public task may enqueue a `$deadletter` event (the outbox) in the same statement, and every
  * message made visible now is announced with pg_notify (delivered on commit, deduplicated per
  * transaction by the server).
@@ -66,6 +68,9 @@ WITH i AS (
   UPDATE ${s}.messages m SET
     state = CASE i.kind WHEN 'complete' THEN 'completed' WHEN 'abandon' THEN 'ready' ELSE 'deadlettered' END,
     completed_at = CASE WHEN i.kind = 'complete' THEN $1::bigint ELSE m.completed_at END,
+    locked_at = CASE WHEN i.kind = 'complete' THEN i.started_at ELSE m.locked_at END,
+    ended_at = CASE WHEN i.kind = 'complete' THEN i.ended_at ELSE m.ended_at END,
+    locked_by = CASE WHEN i.kind = 'complete' THEN i.worker ELSE m.locked_by END,
     result = CASE WHEN i.kind = 'complete' THEN i.result ELSE m.result END,
     visible_at = CASE WHEN i.kind = 'abandon' THEN i.visible_at ELSE m.visible_at END,
     dead_letter_reason = CASE WHEN i.kind = 'deadletter' THEN i.reason ELSE m.dead_letter_reason END,
@@ -80,7 +85,7 @@ WITH i AS (
     i.ended_at, i.worker, i.error, i.event_id
 ), attempt AS (
   INSERT INTO ${s}.attempts (message_id, number, started_at, ended_at, worker, error)
-  SELECT id, attempt_count, started_at, ended_at, worker, error FROM done
+  SELECT id, attempt_count, started_at, ended_at, worker, error FROM done WHERE kind <> 'complete'
   ON CONFLICT (message_id, number) DO UPDATE SET started_at = excluded.started_at,
     ended_at = excluded.ended_at, worker = excluded.worker, error = excluded.error
 ), event AS (
@@ -127,10 +132,10 @@ SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visi
     // $1 name, $2 key → the message that holds the key (read in a fresh snapshot after a claim lost).
     idemGet: `SELECT message_id FROM ${s}.idempotency WHERE name = $1::text AND key = $2::text`,
 
-    // $1 name, $2 now, $3 limit, $4 locked_until, $5 worker → the locked rows (unordered).
+    // $1 name, $2 now, $3 limit, $4 locked_until, $5 worker, $6 token → the locked rows (unordered).
     // SKIP LOCKED: concurrent receivers take disjoint rows without waiting on each other; the
     // index messages_ready (name, visible_at, id) gives oldest-visible-first without a sort.
-    // gen_random_uuid() is per row: 122 random bits, so a stale holder can never settle.
+    // The token is fresh per receive (128 random bits), so a stale holder can never settle.
     receive: `
 WITH picked AS (
   SELECT id FROM ${s}.messages
@@ -140,7 +145,7 @@ WITH picked AS (
   LIMIT $3::integer
   FOR UPDATE SKIP LOCKED
 )
-UPDATE ${s}.messages m SET state = 'locked', lock_token = replace(gen_random_uuid()::text, '-', ''),
+UPDATE ${s}.messages m SET state = 'locked', lock_token = $6::text,
   locked_at = $2::bigint, locked_until = $4::bigint, locked_by = $5::text,
   delivery_count = m.delivery_count + 1
 FROM picked WHERE m.id = picked.id
@@ -175,7 +180,8 @@ RETURNING m.id, m.name, m.body, m.body_bytes, m.content_type, m.delivery_count, 
     // $1 id → the message with attempts_json and history_json, or no row.
     get: `SELECT ${record(s)} FROM ${s}.messages m WHERE m.id = $1::text`,
     // Per state: $1 name, $2 now, $3 cursor enqueued_at, $4 cursor id, $5 limit → newest first,
-    // through messages_browse (the row comparison is one index range).
+    // settled states through messages_settled (the row comparison is one index range), active
+    // ones through messages_ready and messages_locked.
     browse: Object.fromEntries(
       Object.entries(STATE_WHERE).map(([state, where]) => [
         state,
@@ -237,10 +243,11 @@ WITH c AS (
 )
 SELECT id FROM c`,
 
-    // → (name, state, n). Settled states through messages_browse (index-only when vacuumed).
+    // → (name, state, n). Settled states through messages_settled (index-only when vacuumed).
     countSettled: `SELECT name, state, count(*) AS n FROM ${s}.messages
       WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`,
-    // $1 now → per name. Active states: few rows, through the partial indexes.
+    // $1 now → per name. Active states: few rows, through the partial indexes (an OR, not an IN,
+    // so the planner can combine messages_ready and messages_locked).
     countActive: `SELECT name,
         count(*) FILTER (WHERE state = 'ready' AND visible_at > $1::bigint) AS scheduled,
         count(*) FILTER (WHERE (state = 'ready' AND visible_at <= $1::bigint)
@@ -248,7 +255,7 @@ SELECT id FROM c`,
         count(*) FILTER (WHERE state = 'locked' AND locked_until > $1::bigint) AS running,
         min(enqueued_at) FILTER (WHERE (state = 'ready' AND visible_at <= $1::bigint)
           OR (state = 'locked' AND locked_until <= $1::bigint)) AS oldest
-      FROM ${s}.messages WHERE state IN ('ready', 'locked') GROUP BY name`,
+      FROM ${s}.messages WHERE state = 'ready' OR state = 'locked' GROUP BY name`,
 
     // $1 since, $2 now, $3 bucket ms → (kind, name, b, n): per task and bucket index, completed
     // messages (messages_completed), dead letters (messages_deadlettered) and failed attempts

@@ -2,7 +2,7 @@ import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import { LockLostError, TaskbusError } from '../../errors.ts';
-import { newId } from '../../id.ts';
+import { newId, newToken } from '../../id.ts';
 import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
 import {
   bodyFromColumns,
@@ -231,6 +231,7 @@ export class SqliteDriver implements StorageDriver {
       until: p.now + p.lockDurationMs,
       worker: p.workerId,
       limit: p.limit,
+      token: newToken(),
     }) as Row[];
     return rows.map((r) => ({
       id: r.id,
@@ -258,8 +259,20 @@ export class SqliteDriver implements StorageDriver {
   private settleInTx(s: Settlement, now: number): SettleOutcome {
     let row: { attempt_count: number; name: string } | undefined;
     if (s.kind === 'complete') {
-      row = this.st.complete.get(now, JSON.stringify(s.result ?? null), s.id, s.lockToken, now) as typeof row;
-    } else if (s.kind === 'abandon') {
+      const a = s.attempt;
+      const { changes } = this.st.complete.run(
+        now,
+        a.startedAt,
+        a.endedAt,
+        a.worker,
+        JSON.stringify(s.result ?? null),
+        s.id,
+        s.lockToken,
+        now,
+      );
+      return changes === 1 ? 'ok' : 'lockLost';
+    }
+    if (s.kind === 'abandon') {
       row = this.st.abandon.get(s.visibleAt, s.id, s.lockToken, now) as typeof row;
     } else {
       row = this.st.deadLetter.get(s.reason, s.description, now, s.id, s.lockToken, now) as typeof row;
@@ -476,12 +489,18 @@ export class SqliteDriver implements StorageDriver {
       if (r.state === 'completed') e.completed = r.n;
       else e.deadlettered = r.n;
     }
-    for (const r of this.st.countActive.all({ now: p.now }) as any[]) {
+    const active = [
+      ...(this.st.countReady.all({ now: p.now }) as any[]),
+      ...(this.st.countLocked.all({ now: p.now }) as any[]),
+    ];
+    for (const r of active) {
       const e = entry(r.name);
-      e.scheduled = r.scheduled;
-      e.queued = r.queued;
-      e.running = r.running;
-      e.oldestQueuedAt = r.oldest;
+      e.scheduled += r.scheduled;
+      e.queued += r.queued;
+      e.running += r.running;
+      if (r.oldest !== null && (e.oldestQueuedAt === null || r.oldest < e.oldestQueuedAt)) {
+        e.oldestQueuedAt = r.oldest;
+      }
     }
     const names = p.names ? new Set(p.names) : null;
     return [...by.values()]
