@@ -20,13 +20,12 @@ export async function startTaskbusHttp({ db }) {
   if (!existsSync(BIN)) throw new Error('bin/taskbus.mjs does not exist yet');
   const port = await freePort();
   // Run from an empty folder so no taskbus.config.* of the repository applies;
-  // from source, as the programmatic adapter does, so both measure the same code.
+  // bin/taskbus.mjs runs the build, as the programmatic adapter does.
   const cwd = mkdtempSync(join(tmpdir(), 'taskbus-bench-cwd-'));
   const server = spawnProgram(process.execPath, [BIN, command, '--tasks', TASKS_DIR, '--port', String(port), '--db', db], {
     cwd,
     env: {
       TASKBUS_MASTER_KEY: MASTER_KEY,
-      TASKBUS_FROM_SOURCE: '1',
       TASKBUS_LOG_LEVEL: process.env.TASKBUS_LOG_LEVEL ?? 'error',
       NODE_ENV: 'production',
     },

@@ -1,12 +1,11 @@
 // Taskbus itself, through its public programmatic API (createTaskbus), on SQLite
-// (a temp file) and on PostgreSQL (the bench database). The product is loaded
-// from ../src/index.ts through tsx when the sources are there (always current),
-// else from ../dist/index.js (a build).
+// (a temp file) and on PostgreSQL (the bench database). The product is measured as
+// it ships: its build, ../dist, which `npm run bench` compiles from the sources
+// before every run (scripts/bench.mjs).
 
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PG_URL } from '../lib/settings.mjs';
 import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
@@ -28,31 +27,11 @@ process.env.TASKBUS_LOG_LEVEL ??= 'error';
 let loaded = null;
 export function loadTaskbus() {
   loaded ??= (async () => {
-    const src = join(ROOT, 'src/index.ts');
     const dist = join(ROOT, 'dist/index.js');
-    if (existsSync(src)) {
-      const { tsImport } = await import(tsxEsmApi());
-      const mod = await tsImport(pathToFileURL(src).href, import.meta.url);
-      // tsx turns on source maps for the whole process, which makes every
-      // error.stack cost a source-map lookup: it slowed BullMQ's failure path by
-      // a quarter when it ran after Taskbus. The benchmark needs no mapped stacks.
-      process.setSourceMapsEnabled(false);
-      return mod;
-    }
-    if (existsSync(dist)) return import(pathToFileURL(dist).href);
-    throw new Error('neither src/index.ts nor dist/index.js exists');
+    if (!existsSync(dist)) throw new Error('dist/index.js does not exist: run `npm run build`');
+    return import(pathToFileURL(dist).href);
   })();
   return loaded;
-}
-
-// tsx is the product's dependency, not bench's: find its ESM API entry in the
-// root's node_modules through the package's own exports map (require.resolve
-// would pick the CommonJS build).
-function tsxEsmApi() {
-  const require = createRequire(join(ROOT, 'package.json'));
-  const manifest = require.resolve('tsx/package.json');
-  const entry = JSON.parse(readFileSync(manifest, 'utf8')).exports['./esm/api'].import.default;
-  return pathToFileURL(join(dirname(manifest), entry)).href;
 }
 
 function variant({ id, label, db, reset, afterSeed, storeUnavailable }) {

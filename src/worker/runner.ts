@@ -63,7 +63,7 @@ export interface RunnerDeps {
  * the per-attempt timeout and settles through the shared Settler (batched).
  */
 export class TaskRunner {
-  private readonly running = new Map<string, { ac: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<string, { ac: LazyAbort; done: Promise<void> }>();
   private readonly buffer: ReceivedMessage[] = [];
   private receiving: Promise<ReceivedMessage[]> | null = null;
   private fetching = false;
@@ -173,7 +173,7 @@ export class TaskRunner {
   }
 
   private startExecution(m: ReceivedMessage): void {
-    const ac = new AbortController();
+    const ac = new LazyAbort();
     const done = this.execute(m, ac)
       // Only a settle that failed for good lands here (storage down for ~30 s): the message is
       // redelivered when its lock expires, so log it and keep the worker alive.
@@ -203,7 +203,7 @@ export class TaskRunner {
     });
   }
 
-  private async execute(m: ReceivedMessage, ac: AbortController): Promise<void> {
+  private async execute(m: ReceivedMessage, ac: LazyAbort): Promise<void> {
     const { clock, settler, driver } = this.deps;
     const s = this.task.settings;
     const startedAt = clock.now();
@@ -237,14 +237,14 @@ export class TaskRunner {
               lockDurationMs: s.lockDurationMs,
               now: clock.now(),
             }));
-            if (!finished && !ac.signal.aborted) renew();
+            if (!finished && !ac.aborted) renew();
           } catch (err) {
             if (isTaskbusError(err, 'LOCK_LOST')) {
               lockLost = true;
               ac.abort(err);
             } else {
               log().warn({ err }, 'lock renewal failed; retrying');
-              if (!finished && !ac.signal.aborted) renew();
+              if (!finished && !ac.aborted) renew();
             }
           }
         },
@@ -259,7 +259,9 @@ export class TaskRunner {
       name: m.name,
       deliveryCount: m.deliveryCount,
       enqueuedAt: new Date(m.enqueuedAt),
-      signal: ac.signal,
+      get signal() {
+        return ac.signal;
+      },
       log: {
         debug: (msg, f) => log().debug(f ?? {}, msg),
         info: (msg, f) => log().info(f ?? {}, msg),
@@ -280,11 +282,10 @@ export class TaskRunner {
     // OpenTelemetry SDK), so its spans and follow-up enqueues join the request's trace.
     const trace = startProcessSpan(m);
     try {
-      const result = await raceAbort(
+      const result = await ac.race(
         Promise.resolve().then(() =>
           otel.with(trace.context, () => this.task.handler(decodeBody(m.body), ctx)),
         ),
-        ac.signal,
       );
       const endedAt = clock.now();
       settlement = {
@@ -387,22 +388,41 @@ export class TaskRunner {
   }
 }
 
-/** Resolves or rejects with the handler, or rejects with the signal's reason when it aborts. */
-function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(v);
-      },
-      (e) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(e);
-      },
-    );
-  });
+/**
+ * An attempt's abort: `signal` is a real AbortSignal, made only when the handler reads
+ * `ctx.signal` (most never do, and an AbortController with its listeners cost a tenth of a
+ * no-op delivery). `abort` rejects the attempt's race at once either way.
+ */
+class LazyAbort {
+  aborted = false;
+  private reason: unknown;
+  private controller: AbortController | null = null;
+  private rejectRace: ((reason: unknown) => void) | null = null;
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.reason);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.controller?.abort(reason);
+    this.rejectRace?.(reason);
+  }
+
+  /** Settles with the handler, or rejects with the reason as soon as the attempt is aborted. */
+  race<T>(p: Promise<T>): Promise<T> {
+    if (this.aborted) return Promise.reject(this.reason);
+    return new Promise<T>((resolve, reject) => {
+      this.rejectRace = reject;
+      p.then(resolve, reject);
+    });
+  }
 }
 
 function toJson(result: unknown): Json {
