@@ -34,6 +34,7 @@ import type {
   StorageDriver,
 } from '../driver.ts';
 import { keyFromRow, recordFromRow } from '../rows.ts';
+import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
@@ -71,6 +72,7 @@ export class SqliteDriver implements StorageDriver {
     reject: (e: unknown) => void;
   }[] = [];
   private flushScheduled = false;
+  private stopCheckpoints: (() => void) | null = null;
 
   constructor(options: SqliteOptions) {
     this.filename = options.filename;
@@ -86,6 +88,11 @@ export class SqliteDriver implements StorageDriver {
     // index edges, the newest rows) stay in memory instead of being re-read every transaction.
     this.db.pragma('cache_size = -65536');
     this.db.pragma('foreign_keys = OFF');
+    if (shared) {
+      // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
+      this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+      this.stopCheckpoints = checkpointInBackground(resolve(options.filename));
+    }
     this.deadLetterEvents = options.deadLetterEvents ?? false;
   }
 
@@ -148,6 +155,8 @@ export class SqliteDriver implements StorageDriver {
   async close(): Promise<void> {
     if (this.pending.length) this.flush();
     if (this.db.open) this.db.close();
+    this.stopCheckpoints?.();
+    this.stopCheckpoints = null;
   }
 
   async ping(): Promise<void> {
@@ -169,7 +178,12 @@ export class SqliteDriver implements StorageDriver {
     });
   }
 
-  /** Commits every pending enqueue in one transaction, one savepoint per caller's batch. */
+  /**
+   * Commits every pending enqueue in one transaction. A caller whose enqueue takes more than one
+   * statement (several messages, or an idempotency key) gets a savepoint, so its failure undoes
+   * only its own rows; a single plain insert is atomic by itself and needs none (a savepoint and
+   * its release cost a fifth of such an insert).
+   */
   private flush(): void {
     this.flushScheduled = false;
     const group = this.pending;
@@ -183,7 +197,10 @@ export class SqliteDriver implements StorageDriver {
         .transaction(() => {
           for (const { p } of group) {
             try {
-              outcomes.push({ ok: insertBatch(p) });
+              const only = p.messages.length === 1 ? p.messages[0] : null;
+              outcomes.push({
+                ok: only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : insertBatch(p),
+              });
             } catch (err) {
               outcomes.push({ err });
             }

@@ -1,0 +1,48 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SqliteDriver } from '../../src/storage/sqlite/driver.ts';
+import { newMessage, T0 } from '../support/messages.ts';
+import { waitFor } from '../support/wait.ts';
+
+describe('SQLite checkpoints', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'taskbus-checkpoint-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('checkpoint › committed pages reach the database file from the background thread, not the writer', async () => {
+    const file = join(dir, 'a.db');
+    const d = new SqliteDriver({ filename: file });
+    await d.migrate();
+    const pageSize = 4096;
+    // ~1.5 MB of WAL: far below the writer's own threshold (4,000 pages), so only the background
+    // thread can have copied it into the database file.
+    for (let i = 0; i < 15; i++) {
+      await d.enqueue({
+        now: T0,
+        messages: Array.from({ length: 100 }, () => newMessage('a', 'x'.repeat(600))),
+      });
+    }
+    const wal = statSync(`${file}-wal`).size;
+    assert.ok(wal > 300 * pageSize, `the WAL holds the commits (${wal} bytes)`);
+    const size = await waitFor(() => {
+      const s = statSync(file).size;
+      return s > 300 * pageSize ? s : false;
+    }, 'a checkpoint into the database file');
+    assert.ok(size > 300 * pageSize);
+    assert.equal((await d.counts({ now: T0 }))[0].queued, 1500);
+    await d.close();
+  });
+
+  it('checkpoint › an in-memory database has no file and no background checkpoints', async () => {
+    const d = new SqliteDriver({ filename: ':memory:' });
+    await d.migrate();
+    await d.enqueue({ now: T0, messages: [newMessage('a')] });
+    assert.equal((await d.counts({ now: T0 }))[0].queued, 1);
+    await d.close();
+  });
+});
