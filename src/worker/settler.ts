@@ -15,7 +15,9 @@ export class Settler {
     private readonly driver: StorageDriver,
     private readonly clock: Clock,
     private readonly maxBatch = 500,
-    private readonly maxInFlight = 2,
+    // One batch at a time: while it commits the next one grows. Two in flight made twice the
+    // commits at concurrency 10 on PostgreSQL for the same work (~18k → ~22k tasks/s with one).
+    private readonly maxInFlight = 1,
   ) {}
 
   settle(s: Settlement): Promise<SettleOutcome> {
@@ -29,7 +31,7 @@ export class Settler {
   }
 
   /**
-   * Writes queued settlements, at most `maxInFlight` batches at a time: while those are in
+   * Writes queued settlements, at most `maxInFlight` batches at a time: while one is in
    * flight, new settlements wait and the next batch grows, so under load the database sees
    * fewer, larger statements (adaptive group commit) instead of one per event-loop turn.
    */

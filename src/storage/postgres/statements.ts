@@ -54,7 +54,9 @@ const record = (s: string) => `${MESSAGE_COLUMNS},
  * dead-lettered message of
  * a public task may enqueue a `$deadletter` event (the outbox) in the same statement, and every
  * message made visible now is announced with pg_notify (delivered on commit, deduplicated per
- * transaction by the server).
+ * transaction by the server). Nothing else is: pg_notify is not strict, and a notification with
+ * an empty payload for every completion batch would still take the server's notify lock at
+ * commit and wake every listener.
  */
 const settleBatch = (s: string, guard: string) => `
 WITH i AS (
@@ -94,7 +96,7 @@ WITH i AS (
     json_build_object('id', id, 'name', name, 'reason', reason)::text, $1::bigint, $1::bigint
   FROM done WHERE kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$'
 )
-SELECT ord, pg_notify($15::text, wake) FROM (
+SELECT ord, CASE WHEN wake IS NOT NULL THEN pg_notify($15::text, wake) END FROM (
   SELECT ord, CASE
       WHEN kind = 'abandon' AND visible_at <= $1::bigint THEN name
       WHEN kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$' THEN '${DEADLETTER_EVENT_TASK}'
