@@ -26,12 +26,12 @@ import { asClient, clientConfig, Db, type Queryable, resolveUrl } from './connec
 import { GroupCommit } from './group.ts';
 import { Subscriptions } from './listener.ts';
 import {
-  byId,
   deadLetterEvent,
   insertParams,
   keyFromRow,
   mergeCounts,
-  receivedFromRow,
+  type ReceivedRow,
+  receivedFromRows,
   settleParams,
   toRecord,
 } from './mapping.ts';
@@ -156,15 +156,16 @@ export class PostgresDriver implements StorageDriver {
   }
 
   async receive(p: ReceiveParams): Promise<ReceivedMessage[]> {
-    const r = await this.db.q('receive', this.sql.receive, [
+    const lock = { name: p.name, lockToken: newToken(), lockedUntil: p.now + p.lockDurationMs };
+    const rows = await this.db.arrays('receive', this.sql.receive, [
       p.name,
       p.now,
       p.limit,
-      p.now + p.lockDurationMs,
+      lock.lockedUntil,
       p.workerId,
-      newToken(),
+      lock.lockToken,
     ]);
-    return (r.rows as Row[]).sort(byId).map(receivedFromRow);
+    return receivedFromRows(rows as ReceivedRow[], lock);
   }
 
   async renewLock(p: { id: string; lockToken: string; lockDurationMs: number; now: number }) {
@@ -176,8 +177,8 @@ export class PostgresDriver implements StorageDriver {
 
   async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
     if (p.settlements.length === 0) return [];
-    const applied = await this.settleBatch('settle', p.settlements, p.now);
-    return p.settlements.map((_, i) => (applied.has(i + 1) ? 'ok' : 'lockLost'));
+    const lost = await this.settleBatch('settle', p.settlements, p.now);
+    return p.settlements.map((_, i) => (lost.has(i + 1) ? 'lockLost' : 'ok'));
   }
 
   async rescue(p: { items: Rescue[]; now: number }): Promise<string[]> {
@@ -187,11 +188,11 @@ export class PostgresDriver implements StorageDriver {
         ? { kind: 'abandon', id: r.id, lockToken: r.lockToken, visibleAt: r.visibleAt, attempt: r.attempt }
         : { ...r, kind: 'deadletter' },
     );
-    const applied = await this.settleBatch('rescue', as, p.now);
-    return p.items.filter((_, i) => applied.has(i + 1)).map((r) => r.id);
+    const lost = await this.settleBatch('rescue', as, p.now);
+    return p.items.filter((_, i) => !lost.has(i + 1)).map((r) => r.id);
   }
 
-  /** Runs the batched settle or rescue statement; returns the 1-based positions that applied. */
+  /** Runs the batched settle or rescue statement; returns the 1-based positions that did not apply. */
   private async settleBatch(
     which: 'settle' | 'rescue',
     items: Settlement[],
@@ -202,7 +203,7 @@ export class PostgresDriver implements StorageDriver {
       this.sql[which],
       settleParams(items, now, this.deadLetterEvents, this.channel),
     );
-    return new Set(r.rows.map((row) => Number(row.ord)));
+    return new Set(r.rows.filter((row) => row.lost !== null).map((row) => Number(row.lost)));
   }
 
   async setProgress(p: { id: string; lockToken: string; progress: Json; now: number }): Promise<void> {

@@ -37,23 +37,33 @@ export function insertParams(batches: { messages: NewMessage[]; now: number }[],
   return [...columns(rows, 10), channel];
 }
 
-/** Parameters of the `settle` and `rescue` statements. Event ids are minted only when needed. */
+/**
+ * Parameters of the `settle` and `rescue` statements: the batch as one JSON array (absent keys
+ * are null), `ord` its 1-based position. Event ids are minted only when needed.
+ */
 export function settleParams(items: Settlement[], now: number, events: boolean, channel: string): unknown[] {
-  const rows = items.map((s) => [
-    s.kind,
-    s.id,
-    s.lockToken,
-    s.kind === 'complete' ? JSON.stringify(s.result ?? null) : null,
-    s.kind === 'abandon' ? s.visibleAt : null,
-    s.kind === 'deadletter' ? s.reason : null,
-    s.kind === 'deadletter' ? s.description : null,
-    s.attempt.startedAt,
-    s.attempt.endedAt,
-    s.attempt.worker,
-    s.attempt.error ? JSON.stringify(s.attempt.error) : null,
-    s.kind === 'deadletter' && events ? newId(now) : null,
-  ]);
-  return [now, ...columns(rows, 12), events, channel];
+  const rows = items.map((s, i) => {
+    const a = s.attempt;
+    const row: Record<string, unknown> = {
+      kind: s.kind,
+      id: s.id,
+      token: s.lockToken,
+      started_at: a.startedAt,
+      ended_at: a.endedAt,
+      worker: a.worker,
+      ord: i + 1,
+    };
+    if (a.error) row.error = JSON.stringify(a.error);
+    if (s.kind === 'complete') row.result = JSON.stringify(s.result ?? null);
+    else if (s.kind === 'abandon') row.visible_at = s.visibleAt;
+    else {
+      row.reason = s.reason;
+      row.description = s.description;
+      if (events) row.event_id = newId(now);
+    }
+    return row;
+  });
+  return [now, JSON.stringify(rows), events, channel];
 }
 
 /** The `$deadletter` event message (the outbox rules consume). */
@@ -70,24 +80,30 @@ export function deadLetterEvent(id: string, name: string, reason: string, now: n
 }
 
 /**
+ * A row of `receive`, in array mode: [id, body, body_bytes, content_type, delivery_count,
+ * enqueued_at, traceparent]. The name, token and lock expiry are the ones the receive sent.
+ */
+export type ReceivedRow = [string, string | null, Buffer | null, string | null, number, number, string | null];
+
+/**
  * UPDATE … RETURNING has no order. The rows chosen are the oldest visible; they are handed back
  * by id (UUIDv7: enqueue order), the order the SQLite driver returns them in.
  */
-export function byId(a: Row, b: Row): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
-export function receivedFromRow(row: Row): ReceivedMessage {
-  return {
-    id: row.id,
-    name: row.name,
-    body: bodyOf(row),
-    deliveryCount: row.delivery_count,
-    enqueuedAt: row.enqueued_at,
-    lockToken: row.lock_token!,
-    lockedUntil: row.locked_until!,
-    traceparent: row.traceparent,
-  };
+export function receivedFromRows(
+  rows: ReceivedRow[],
+  lock: { name: string; lockToken: string; lockedUntil: number },
+): ReceivedMessage[] {
+  rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return rows.map(([id, body, bytes, contentType, deliveryCount, enqueuedAt, traceparent]) => ({
+    id,
+    name: lock.name,
+    body: bodyFromColumns(contentType === null ? body : bytes, contentType),
+    deliveryCount,
+    enqueuedAt,
+    lockToken: lock.lockToken,
+    lockedUntil: lock.lockedUntil,
+    traceparent,
+  }));
 }
 
 function bodyOf(r: Row) {

@@ -46,26 +46,24 @@ const record = (s: string) => `${MESSAGE_COLUMNS},
 /**
  * Complete, abandon or dead-letter a batch in one statement, guarded per row. Used by settle
  * (guard HELD) and rescue (guard EXPIRED, kinds 'abandon' and 'deadletter').
- * $1 now, $2..$13 parallel arrays (kind, id, token, result, visible_at, reason, description,
- * started_at, ended_at, worker, error, event_id), $14 dead-letter events on, $15 channel
- * → one row (ord) per applied item; missing ords lost their lock.
+ * $1 now, $2 the batch as a JSON array of objects (kind, id, token, result, visible_at, reason,
+ * description, started_at, ended_at, worker, error, event_id, ord), $3 dead-letter events on,
+ * $4 channel → one row per item that lost its lock (its ord), and one per notification sent
+ * (ord null). A healthy batch answers no item rows: nothing to parse on the hot path.
+ * One JSON parameter instead of a dozen parallel arrays: serialising it is one native
+ * JSON.stringify, where arrays were escaped element by element in JavaScript.
  * The attempt is numbered by attempt_count, which survives resubmits; a successful one is kept in
  * the message row itself (locked_at, ended_at, locked_by), a failed one in attempts. A
- * dead-lettered message of
- * a public task may enqueue a `$deadletter` event (the outbox) in the same statement, and every
- * message made visible now is announced with pg_notify (delivered on commit, deduplicated per
- * transaction by the server). Nothing else is: pg_notify is not strict, and a notification with
- * an empty payload for every completion batch would still take the server's notify lock at
- * commit and wake every listener.
+ * dead-lettered message of a public task may enqueue a `$deadletter` event (the outbox) in the
+ * same statement, and every message made visible now is announced with pg_notify (delivered on
+ * commit, deduplicated per transaction by the server). Nothing else is: a notification for every
+ * completion batch would still take the server's notify lock at commit and wake every listener.
  */
 const settleBatch = (s: string, guard: string) => `
 WITH i AS (
-  SELECT kind, id, token, result, visible_at, reason, description, started_at, ended_at, worker, error,
-    event_id, ord
-  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[],
-      $8::text[], $9::bigint[], $10::bigint[], $11::text[], $12::text[], $13::text[])
-    WITH ORDINALITY AS t(kind, id, token, result, visible_at, reason, description, started_at,
-      ended_at, worker, error, event_id, ord)
+  SELECT * FROM json_to_recordset($2::json) AS t(kind text, id text, token text, result text,
+    visible_at bigint, reason text, description text, started_at bigint, ended_at bigint, worker text,
+    error text, event_id text, ord integer)
 ), done AS (
   UPDATE ${s}.messages m SET
     state = CASE i.kind WHEN 'complete' THEN 'completed' WHEN 'abandon' THEN 'ready' ELSE 'deadlettered' END,
@@ -94,14 +92,17 @@ WITH i AS (
   INSERT INTO ${s}.messages (id, name, state, body, enqueued_at, visible_at)
   SELECT event_id, '${DEADLETTER_EVENT_TASK}', 'ready',
     json_build_object('id', id, 'name', name, 'reason', reason)::text, $1::bigint, $1::bigint
-  FROM done WHERE kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$'
+  FROM done WHERE kind = 'deadletter' AND $3::boolean AND left(name, 1) <> '$'
 )
-SELECT ord, CASE WHEN wake IS NOT NULL THEN pg_notify($15::text, wake) END FROM (
-  SELECT ord, CASE
+SELECT ord AS lost, NULL AS notified FROM i WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord)
+UNION ALL
+SELECT NULL, pg_notify($4::text, wake) FROM (
+  SELECT CASE
       WHEN kind = 'abandon' AND visible_at <= $1::bigint THEN name
-      WHEN kind = 'deadletter' AND $14::boolean AND left(name, 1) <> '$' THEN '${DEADLETTER_EVENT_TASK}'
+      WHEN kind = 'deadletter' AND $3::boolean AND left(name, 1) <> '$' THEN '${DEADLETTER_EVENT_TASK}'
     END AS wake
-  FROM done) d`;
+  FROM done) d
+WHERE wake IS NOT NULL`;
 
 export function makeSql(s: string) {
   return {
@@ -134,7 +135,8 @@ SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visi
     // $1 name, $2 key → the message that holds the key (read in a fresh snapshot after a claim lost).
     idemGet: `SELECT message_id FROM ${s}.idempotency WHERE name = $1::text AND key = $2::text`,
 
-    // $1 name, $2 now, $3 limit, $4 locked_until, $5 worker, $6 token → the locked rows (unordered).
+    // $1 name, $2 now, $3 limit, $4 locked_until, $5 worker, $6 token → the locked rows (unordered),
+    // only the columns the caller does not already know (name, token and lock expiry it sent).
     // SKIP LOCKED: concurrent receivers take disjoint rows without waiting on each other; the
     // index messages_ready (name, visible_at, id) gives oldest-visible-first without a sort.
     // The token is fresh per receive (128 random bits), so a stale holder can never settle.
@@ -151,8 +153,7 @@ UPDATE ${s}.messages m SET state = 'locked', lock_token = $6::text,
   locked_at = $2::bigint, locked_until = $4::bigint, locked_by = $5::text,
   delivery_count = m.delivery_count + 1
 FROM picked WHERE m.id = picked.id
-RETURNING m.id, m.name, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueued_at,
-  m.visible_at, m.lock_token, m.locked_until, m.traceparent`,
+RETURNING m.id, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueued_at, m.traceparent`,
 
     // $1 locked_until, $2 id, $3 token, $4 now → one row when renewed.
     renew: `UPDATE ${s}.messages SET locked_until = $1::bigint
