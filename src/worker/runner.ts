@@ -207,74 +207,45 @@ export class TaskRunner {
     const { clock, settler, driver } = this.deps;
     const s = this.task.settings;
     const startedAt = clock.now();
-    // The message's logger is made on first use: most deliveries of a healthy task log nothing.
-    let child: Logger | null = null;
-    const log = () =>
-      (child ??= this.deps.log.child(
-        m.traceparent
-          ? {
-              task: m.name,
-              messageId: m.id,
-              deliveryCount: m.deliveryCount,
-              traceId: traceIdOf(m.traceparent),
-            }
-          : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
-      ));
+    const ctx = new AttemptContext(m, ac, this.deps);
     let lockLost = false;
     let finished = false;
-    const timeout = clock.setTimeout(() => ac.abort(new TimeoutError(s.timeoutMs)), s.timeoutMs);
-    // Renew when half of the remaining lock is left: one missed renewal still leaves slack. The
-    // first renewal counts from the lock's own expiry, since a prefetched message waited.
-    let renewTimer: unknown;
+    // One timer per attempt, at whichever comes first: the timeout, or the lock renewal, due when
+    // half of the remaining lock is left (one missed renewal still leaves slack). The first
+    // renewal counts from the lock's own expiry, since a prefetched message waited.
+    const deadline = startedAt + s.timeoutMs;
     let lockedUntil = m.lockedUntil;
-    const renew = () => {
-      renewTimer = clock.setTimeout(
-        async () => {
-          try {
-            ({ lockedUntil } = await driver.renewLock({
-              id: m.id,
-              lockToken: m.lockToken,
-              lockDurationMs: s.lockDurationMs,
-              now: clock.now(),
-            }));
-            if (!finished && !ac.aborted) renew();
-          } catch (err) {
-            if (isTaskbusError(err, 'LOCK_LOST')) {
-              lockLost = true;
-              ac.abort(err);
-            } else {
-              log().warn({ err }, 'lock renewal failed; retrying');
-              if (!finished && !ac.aborted) renew();
-            }
-          }
-        },
-        Math.max(1, Math.floor((lockedUntil - clock.now()) / 2)),
-      );
+    let timer: unknown;
+    const arm = () => {
+      const now = clock.now();
+      const renewIn = Math.max(1, Math.floor((lockedUntil - now) / 2));
+      timer = clock.setTimeout(onTimer, Math.max(0, Math.min(deadline - now, renewIn)));
     };
-    renew();
+    const onTimer = async () => {
+      if (finished || ac.aborted) return;
+      if (clock.now() >= deadline) {
+        ac.abort(new TimeoutError(s.timeoutMs));
+        return;
+      }
+      try {
+        ({ lockedUntil } = await driver.renewLock({
+          id: m.id,
+          lockToken: m.lockToken,
+          lockDurationMs: s.lockDurationMs,
+          now: clock.now(),
+        }));
+      } catch (err) {
+        if (isTaskbusError(err, 'LOCK_LOST')) {
+          lockLost = true;
+          ac.abort(err);
+          return;
+        }
+        ctx.logger.warn({ err }, 'lock renewal failed; retrying');
+      }
+      if (!finished && !ac.aborted) arm();
+    };
+    arm();
     this.deps.hooks.onStart?.(m, startedAt);
-
-    const ctx: TaskContext = {
-      id: m.id,
-      name: m.name,
-      deliveryCount: m.deliveryCount,
-      enqueuedAt: new Date(m.enqueuedAt),
-      get signal() {
-        return ac.signal;
-      },
-      log: {
-        debug: (msg, f) => log().debug(f ?? {}, msg),
-        info: (msg, f) => log().info(f ?? {}, msg),
-        warn: (msg, f) => log().warn(f ?? {}, msg),
-        error: (msg, f) => log().error(f ?? {}, msg),
-      },
-      progress: (value: Json) =>
-        driver.setProgress({ id: m.id, lockToken: m.lockToken, progress: value, now: clock.now() }),
-      deadLetter: (reason: string, description = '') => {
-        throw new DeadLetterSignal(String(reason), String(description));
-      },
-      enqueue: this.deps.enqueue,
-    };
 
     let settlement: Settlement;
     let thrownError: unknown;
@@ -329,19 +300,18 @@ export class TaskRunner {
               };
         if (settlement.kind === 'deadletter') {
           if (this.deps.log.isLevelEnabled('warn')) {
-            log().warn({ reason: settlement.reason, err: error }, 'dead-lettered');
+            ctx.logger.warn({ reason: settlement.reason, err: error }, 'dead-lettered');
           }
         } else if (this.deps.log.isLevelEnabled('info')) {
-          log().info(
+          ctx.logger.info(
             { err: error, retryAt: new Date(settlement.visibleAt).toISOString() },
             'attempt failed; will retry',
           );
         }
       }
     } finally {
-      clock.clearTimeout(timeout);
       finished = true;
-      clock.clearTimeout(renewTimer);
+      clock.clearTimeout(timer);
     }
     endProcessSpan(trace.span, {
       kind: settlement.kind,
@@ -352,13 +322,13 @@ export class TaskRunner {
     if (!this.stopping) this.release(m.id);
     if (lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.
-      log().warn('lock lost while the handler ran; not settling');
+      ctx.logger.warn('lock lost while the handler ran; not settling');
       return;
     }
     const outcome = await settler.settle(settlement);
     // An immediate retry (backoff 'none', shutdown) is visible now: look again without a poll.
     if (settlement.kind === 'abandon' && settlement.visibleAt <= clock.now()) this.maybeMore = true;
-    if (outcome === 'lockLost') log().warn('lock lost before settling; the message will be redelivered');
+    if (outcome === 'lockLost') ctx.logger.warn('lock lost before settling; the message will be redelivered');
     this.deps.hooks.onSettled?.({
       name: m.name,
       id: m.id,
@@ -385,6 +355,78 @@ export class TaskRunner {
       for (const r of this.running.values()) r.ac.abort(new ShutdownError());
       await all();
     }
+  }
+}
+
+const deadLetter = (reason: string, description = ''): never => {
+  throw new DeadLetterSignal(String(reason), String(description));
+};
+
+/**
+ * A handler's `ctx`. The fields a handler always has are plain; the rest (the Date, the signal,
+ * the logger, the progress function) are made when first read, since most deliveries of a
+ * healthy task read none of them. Each is a getter, so destructuring `{ log, progress }` works.
+ */
+class AttemptContext implements TaskContext {
+  readonly id: string;
+  readonly name: string;
+  readonly deliveryCount: number;
+  private date: Date | null = null;
+  private child: Logger | null = null;
+  private facade: TaskContext['log'] | null = null;
+
+  constructor(
+    private readonly m: ReceivedMessage,
+    private readonly ac: LazyAbort,
+    private readonly deps: RunnerDeps,
+  ) {
+    this.id = m.id;
+    this.name = m.name;
+    this.deliveryCount = m.deliveryCount;
+  }
+
+  get enqueuedAt(): Date {
+    this.date ??= new Date(this.m.enqueuedAt);
+    return this.date;
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  /** The message's pino logger (task, message id, delivery count, trace id). */
+  get logger(): Logger {
+    const { m } = this;
+    this.child ??= this.deps.log.child(
+      m.traceparent
+        ? { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount, traceId: traceIdOf(m.traceparent) }
+        : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
+    );
+    return this.child;
+  }
+
+  get log(): TaskContext['log'] {
+    this.facade ??= {
+      debug: (msg, f) => this.logger.debug(f ?? {}, msg),
+      info: (msg, f) => this.logger.info(f ?? {}, msg),
+      warn: (msg, f) => this.logger.warn(f ?? {}, msg),
+      error: (msg, f) => this.logger.error(f ?? {}, msg),
+    };
+    return this.facade;
+  }
+
+  get progress(): TaskContext['progress'] {
+    const { m, deps } = this;
+    return (value: Json) =>
+      deps.driver.setProgress({ id: m.id, lockToken: m.lockToken, progress: value, now: deps.clock.now() });
+  }
+
+  get deadLetter(): TaskContext['deadLetter'] {
+    return deadLetter;
+  }
+
+  get enqueue(): TaskContext['enqueue'] {
+    return this.deps.enqueue;
   }
 }
 

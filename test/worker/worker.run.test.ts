@@ -155,6 +155,40 @@ describe('worker', () => {
     assert.deepEqual(c.result, { parent: id });
   });
 
+  it('ctx › every member works when destructured, as a handler written `(body, { … })` reads it', async () => {
+    const tb = await bus({
+      parent: async (_b, { id, name, deliveryCount, enqueuedAt, signal, log, progress, enqueue }) => {
+        log.info('started');
+        await progress({ step: 2 });
+        const child = await enqueue('child', null);
+        return {
+          id,
+          name,
+          deliveryCount,
+          at: enqueuedAt.getTime(),
+          aborted: signal.aborted,
+          child: child.id,
+        };
+      },
+      child: async () => null,
+      refuse: async (_b, { deadLetter }) => deadLetter('Refused', 'destructured'),
+    });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('parent', null);
+    const p = await done(tb, id);
+    const r = p.result as Record<string, unknown>;
+    assert.deepEqual(
+      { id: r.id, name: r.name, deliveryCount: r.deliveryCount, at: r.at, aborted: r.aborted },
+      { id, name: 'parent', deliveryCount: 1, at: p.enqueuedAt, aborted: false },
+    );
+    assert.deepEqual(p.progress, { step: 2 });
+    await done(tb, r.child as string);
+    const refused = await tb.enqueue('refuse', null);
+    const d = await done(tb, refused.id, 'deadlettered');
+    assert.equal(d.deadLetterReason, 'Refused');
+    assert.equal(d.deadLetterErrorDescription, 'destructured');
+  });
+
   it('concurrency › never runs more handlers of a task at once than its setting', async () => {
     let running = 0;
     let peak = 0;
