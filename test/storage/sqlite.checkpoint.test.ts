@@ -38,6 +38,45 @@ describe('SQLite checkpoints', () => {
     await d.close();
   });
 
+  it('close › the file can be deleted and created anew at once: no connection left to remove its WAL', async () => {
+    const file = join(dir, 'again.db');
+    const remove = () => {
+      for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+    };
+    const open = async () => {
+      const d = new SqliteDriver({ filename: file });
+      await d.migrate();
+      return d;
+    };
+    for (let round = 0; round < 5; round++) {
+      remove();
+      const first = await open();
+      // Several megabytes of WAL, so the background thread is still checkpointing them as the
+      // driver closes and the files are deleted.
+      for (let i = 0; i < 8; i++) {
+        await first.enqueue({
+          now: T0,
+          messages: Array.from({ length: 250 }, () => newMessage('a', 'x'.repeat(4000))),
+        });
+      }
+      await first.close();
+      remove();
+      const second = await open();
+      await second.enqueue({ now: T0, messages: [newMessage('b', round)] });
+      // Time for a connection the first driver left open to close, and take this WAL with it.
+      await new Promise((r) => setTimeout(r, 200));
+      await second.enqueue({ now: T0, messages: [newMessage('b', round)] });
+      await second.close();
+      const third = await open();
+      assert.deepEqual(
+        (await third.counts({ now: T0 })).map((c) => [c.name, c.queued]),
+        [['b', 2]],
+        `round ${round}: both enqueues of the new database survive`,
+      );
+      await third.close();
+    }
+  });
+
   it('checkpoint › an in-memory database has no file and no background checkpoints', async () => {
     const d = new SqliteDriver({ filename: ':memory:' });
     await d.migrate();

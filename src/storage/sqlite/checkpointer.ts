@@ -20,7 +20,7 @@ const SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const Database = require(workerData.driver);
 const files = new Map();
-parentPort.on('message', ({ op, file }) => {
+parentPort.on('message', ({ op, file, id }) => {
   const entry = files.get(file);
   if (op === 'add') {
     if (entry) { entry.refs++; return; }
@@ -29,9 +29,12 @@ parentPort.on('message', ({ op, file }) => {
       db.pragma('busy_timeout = 1000');
       files.set(file, { db, refs: 1 });
     } catch {}
-  } else if (op === 'remove' && entry && --entry.refs === 0) {
-    files.delete(file);
-    try { entry.db.close(); } catch {}
+  } else if (op === 'remove') {
+    if (entry && --entry.refs === 0) {
+      files.delete(file);
+      try { entry.db.close(); } catch {}
+    }
+    parentPort.postMessage({ op: 'removed', id });
   }
 });
 setInterval(() => {
@@ -42,26 +45,48 @@ setInterval(() => {
 `;
 
 let thread: Worker | null = null;
+const waiting = new Map<number, () => void>();
+let nextId = 0;
 
 function checkpointer(): Worker {
   if (!thread) {
     const driver = createRequire(import.meta.url).resolve('better-sqlite3');
-    thread = new Worker(SOURCE, { eval: true, workerData: { driver, intervalMs: CHECKPOINT_INTERVAL_MS } });
-    thread.unref();
+    const t = new Worker(SOURCE, { eval: true, workerData: { driver, intervalMs: CHECKPOINT_INTERVAL_MS } });
+    t.unref();
+    t.on('message', (m: { op: string; id: number }) => {
+      waiting.get(m.id)?.();
+      waiting.delete(m.id);
+      // Referenced only while a close waits for it, so the answer arrives before the process ends.
+      if (waiting.size === 0) t.unref();
+    });
     // A thread that died leaves the writers' own backstop checkpoints; the next driver starts one.
-    thread.on('error', () => {
-      thread = null;
-    });
-    thread.on('exit', () => {
-      thread = null;
-    });
+    const gone = () => {
+      if (thread === t) thread = null;
+      for (const done of waiting.values()) done();
+      waiting.clear();
+    };
+    t.on('error', gone);
+    t.on('exit', gone);
+    thread = t;
   }
   return thread;
 }
 
-/** Checkpoints `file` off the calling thread until the returned function is called. */
-export function checkpointInBackground(file: string): () => void {
+/**
+ * Checkpoints `file` off the calling thread until the returned function is called; that resolves
+ * once the thread's connection to the file is closed. Waiting matters: the last connection to a
+ * WAL database removes the `-wal` and `-shm` files by name when it closes, so a connection left
+ * open to a file that was deleted and created anew would delete the new database's WAL.
+ */
+export function checkpointInBackground(file: string): () => Promise<void> {
   const t = checkpointer();
   t.postMessage({ op: 'add', file });
-  return () => t.postMessage({ op: 'remove', file });
+  return () =>
+    new Promise<void>((resolve) => {
+      if (thread !== t) return resolve();
+      const id = ++nextId;
+      waiting.set(id, resolve);
+      t.ref();
+      t.postMessage({ op: 'remove', file, id });
+    });
 }

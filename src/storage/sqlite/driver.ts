@@ -37,7 +37,7 @@ import { keyFromRow, recordFromRow } from '../rows.ts';
 import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
-import { makeStatements, type Row, STATE_WHERE } from './statements.ts';
+import { COUNT_SETTLED, makeStatements, type Row, STATE_WHERE } from './statements.ts';
 
 export interface SqliteOptions extends DriverOptions {
   /** A file path or ':memory:'. */
@@ -72,7 +72,9 @@ export class SqliteDriver implements StorageDriver {
     reject: (e: unknown) => void;
   }[] = [];
   private flushScheduled = false;
-  private stopCheckpoints: (() => void) | null = null;
+  private stopCheckpoints: (() => Promise<void>) | null = null;
+  private scanner: Database.Database | null = null;
+  private countSettledOnScanner: Database.Statement | null = null;
 
   constructor(options: SqliteOptions) {
     this.filename = options.filename;
@@ -154,9 +156,11 @@ export class SqliteDriver implements StorageDriver {
 
   async close(): Promise<void> {
     if (this.pending.length) this.flush();
+    if (this.scanner?.open) this.scanner.close();
     if (this.db.open) this.db.close();
-    this.stopCheckpoints?.();
+    const stop = this.stopCheckpoints;
     this.stopCheckpoints = null;
+    await stop?.();
   }
 
   async ping(): Promise<void> {
@@ -482,6 +486,23 @@ export class SqliteDriver implements StorageDriver {
     this.st.addHistory.run(id, at, type, JSON.stringify(data));
   }
 
+  /**
+   * The settled-states count reads every retained row's index entry (a million for a million
+   * tasks). On its own connection, with a small page cache, it does not evict the hot pages the
+   * workers and the API use from this connection's cache: counted on the main connection, a
+   * dashboard refresh slowed the next second of processing by a tenth. :memory: has one connection.
+   */
+  private settledCounter(): Database.Statement {
+    if (!this.capabilities.notifications) return this.st.countSettled;
+    if (!this.scanner?.open) {
+      this.scanner = new Database(this.filename, { readonly: true, fileMustExist: true });
+      this.scanner.pragma('busy_timeout = 5000');
+      this.scanner.pragma('cache_size = -2048');
+      this.countSettledOnScanner = this.scanner.prepare(COUNT_SETTLED);
+    }
+    return this.countSettledOnScanner!;
+  }
+
   async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
     const by = new Map<string, QueueCounts>();
     const entry = (name: string) => {
@@ -501,7 +522,7 @@ export class SqliteDriver implements StorageDriver {
       return e;
     };
     for (const n of p.names ?? []) entry(n);
-    for (const r of this.st.countSettled.all() as { name: string; state: string; n: number }[]) {
+    for (const r of this.settledCounter().all() as { name: string; state: string; n: number }[]) {
       const e = entry(r.name);
       if (r.state === 'completed') e.completed = r.n;
       else e.deadlettered = r.n;

@@ -25,6 +25,10 @@ const HELD = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until > 
 /** Rescue guard: still locked with that token and the lock is still expired. */
 const EXPIRED = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until <= ?`;
 
+/** → (name, state, n) for the settled states, through the covering index messages_settled. */
+export const COUNT_SETTLED = `SELECT name, state, count(*) AS n FROM messages
+  WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`;
+
 const SQL = {
   // id, name, body, content_type, now, visible_at, expires_at, idempotency_key, traceparent
   insert: `INSERT INTO messages (id, name, state, body, content_type, enqueued_at, visible_at, expires_at,
@@ -100,8 +104,7 @@ const SQL = {
   deleteHistory: 'DELETE FROM history WHERE message_id = ?',
 
   // Settled states through the covering index messages_settled (no table reads).
-  countSettled: `SELECT name, state, count(*) AS n FROM messages
-      WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`,
+  countSettled: COUNT_SETTLED,
   // Active states: few rows, each state through its partial index (messages_ready,
   // messages_locked); the driver adds the two. An expired lock counts as queued.
   countReady: `SELECT name, sum(visible_at > @now) AS scheduled, sum(visible_at <= @now) AS queued, 0 AS running,
