@@ -140,19 +140,19 @@ SELECT pg_notify($11::text, name) FROM (SELECT DISTINCT name FROM ins WHERE visi
     // SKIP LOCKED: concurrent receivers take disjoint rows without waiting on each other; the
     // index messages_ready (name, visible_at, id) gives oldest-visible-first without a sort.
     // The token is fresh per receive (128 random bits), so a stale holder can never settle.
+    // The picked ids are handed to the UPDATE as an array, so it finds each row through the
+    // primary key: joined to a CTE instead, the planner hashed the whole table every receive.
     receive: `
-WITH picked AS (
+UPDATE ${s}.messages m SET state = 'locked', lock_token = $6::text,
+  locked_at = $2::bigint, locked_until = $4::bigint, locked_by = $5::text,
+  delivery_count = m.delivery_count + 1
+WHERE m.id = ANY (ARRAY(
   SELECT id FROM ${s}.messages
   WHERE state = 'ready' AND name = $1::text AND visible_at <= $2::bigint
     AND (expires_at IS NULL OR expires_at > $2::bigint)
   ORDER BY visible_at, id
   LIMIT $3::integer
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE ${s}.messages m SET state = 'locked', lock_token = $6::text,
-  locked_at = $2::bigint, locked_until = $4::bigint, locked_by = $5::text,
-  delivery_count = m.delivery_count + 1
-FROM picked WHERE m.id = picked.id
+  FOR UPDATE SKIP LOCKED))
 RETURNING m.id, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueued_at, m.traceparent`,
 
     // $1 locked_until, $2 id, $3 token, $4 now → one row when renewed.
