@@ -83,7 +83,15 @@ export function deadLetterEvent(id: string, name: string, reason: string, now: n
  * A row of `receive`, in array mode: [id, body, body_bytes, content_type, delivery_count,
  * enqueued_at, traceparent]. The name, token and lock expiry are the ones the receive sent.
  */
-export type ReceivedRow = [string, string | null, Buffer | null, string | null, number, number, string | null];
+export type ReceivedRow = [
+  string,
+  string | null,
+  Buffer | null,
+  string | null,
+  number,
+  number,
+  string | null,
+];
 
 /**
  * UPDATE … RETURNING has no order. The rows chosen are the oldest visible; they are handed back
