@@ -240,7 +240,7 @@ export class TaskRunner {
           ac.abort(err);
           return;
         }
-        ctx.logger.warn({ err }, 'lock renewal failed; retrying');
+        ctx.logger().warn({ err }, 'lock renewal failed; retrying');
       }
       if (!finished && !ac.aborted) arm();
     };
@@ -300,13 +300,15 @@ export class TaskRunner {
               };
         if (settlement.kind === 'deadletter') {
           if (this.deps.log.isLevelEnabled('warn')) {
-            ctx.logger.warn({ reason: settlement.reason, err: error }, 'dead-lettered');
+            ctx.logger().warn({ reason: settlement.reason, err: error }, 'dead-lettered');
           }
         } else if (this.deps.log.isLevelEnabled('info')) {
-          ctx.logger.info(
-            { err: error, retryAt: new Date(settlement.visibleAt).toISOString() },
-            'attempt failed; will retry',
-          );
+          ctx
+            .logger()
+            .info(
+              { err: error, retryAt: new Date(settlement.visibleAt).toISOString() },
+              'attempt failed; will retry',
+            );
         }
       }
     } finally {
@@ -322,13 +324,14 @@ export class TaskRunner {
     if (!this.stopping) this.release(m.id);
     if (lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.
-      ctx.logger.warn('lock lost while the handler ran; not settling');
+      ctx.logger().warn('lock lost while the handler ran; not settling');
       return;
     }
     const outcome = await settler.settle(settlement);
     // An immediate retry (backoff 'none', shutdown) is visible now: look again without a poll.
     if (settlement.kind === 'abandon' && settlement.visibleAt <= clock.now()) this.maybeMore = true;
-    if (outcome === 'lockLost') ctx.logger.warn('lock lost before settling; the message will be redelivered');
+    if (outcome === 'lockLost')
+      ctx.logger().warn('lock lost before settling; the message will be redelivered');
     this.deps.hooks.onSettled?.({
       name: m.name,
       id: m.id,
@@ -371,52 +374,56 @@ class AttemptContext implements TaskContext {
   readonly id: string;
   readonly name: string;
   readonly deliveryCount: number;
-  private date: Date | null = null;
-  private child: Logger | null = null;
-  private facade: TaskContext['log'] | null = null;
+  // Private fields (#): the driver and the lock token stay out of the handler's reach.
+  readonly #m: ReceivedMessage;
+  readonly #ac: LazyAbort;
+  readonly #deps: RunnerDeps;
+  #date: Date | null = null;
+  #child: Logger | null = null;
+  #facade: TaskContext['log'] | null = null;
 
-  constructor(
-    private readonly m: ReceivedMessage,
-    private readonly ac: LazyAbort,
-    private readonly deps: RunnerDeps,
-  ) {
+  constructor(m: ReceivedMessage, ac: LazyAbort, deps: RunnerDeps) {
     this.id = m.id;
     this.name = m.name;
     this.deliveryCount = m.deliveryCount;
+    this.#m = m;
+    this.#ac = ac;
+    this.#deps = deps;
   }
 
   get enqueuedAt(): Date {
-    this.date ??= new Date(this.m.enqueuedAt);
-    return this.date;
+    this.#date ??= new Date(this.#m.enqueuedAt);
+    return this.#date;
   }
 
   get signal(): AbortSignal {
-    return this.ac.signal;
+    return this.#ac.signal;
   }
 
-  /** The message's pino logger (task, message id, delivery count, trace id). */
-  get logger(): Logger {
-    const { m } = this;
-    this.child ??= this.deps.log.child(
+  /** The message's pino logger (task, message id, delivery count, trace id), for the runner. */
+  logger(): Logger {
+    const m = this.#m;
+    this.#child ??= this.#deps.log.child(
       m.traceparent
         ? { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount, traceId: traceIdOf(m.traceparent) }
         : { task: m.name, messageId: m.id, deliveryCount: m.deliveryCount },
     );
-    return this.child;
+    return this.#child;
   }
 
   get log(): TaskContext['log'] {
-    this.facade ??= {
-      debug: (msg, f) => this.logger.debug(f ?? {}, msg),
-      info: (msg, f) => this.logger.info(f ?? {}, msg),
-      warn: (msg, f) => this.logger.warn(f ?? {}, msg),
-      error: (msg, f) => this.logger.error(f ?? {}, msg),
+    this.#facade ??= {
+      debug: (msg, f) => this.logger().debug(f ?? {}, msg),
+      info: (msg, f) => this.logger().info(f ?? {}, msg),
+      warn: (msg, f) => this.logger().warn(f ?? {}, msg),
+      error: (msg, f) => this.logger().error(f ?? {}, msg),
     };
-    return this.facade;
+    return this.#facade;
   }
 
   get progress(): TaskContext['progress'] {
-    const { m, deps } = this;
+    const m = this.#m;
+    const deps = this.#deps;
     return (value: Json) =>
       deps.driver.setProgress({ id: m.id, lockToken: m.lockToken, progress: value, now: deps.clock.now() });
   }
@@ -426,7 +433,7 @@ class AttemptContext implements TaskContext {
   }
 
   get enqueue(): TaskContext['enqueue'] {
-    return this.deps.enqueue;
+    return this.#deps.enqueue;
   }
 }
 
