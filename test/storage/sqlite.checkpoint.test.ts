@@ -77,6 +77,45 @@ describe('SQLite checkpoints', () => {
     }
   });
 
+  it('counts › the history is counted on the background thread, with the event loop free meanwhile', async () => {
+    const d = new SqliteDriver({ filename: join(dir, 'counts.db') });
+    await d.migrate();
+    await d.enqueue({ now: T0, messages: Array.from({ length: 30 }, () => newMessage('a')) });
+    const got = await d.receive({ name: 'a', limit: 20, lockDurationMs: 60_000, workerId: 'w', now: T0 });
+    const attempt = { startedAt: T0, endedAt: T0, worker: 'w', error: null };
+    await d.settle({
+      now: T0,
+      settlements: got.map((m, i) =>
+        i % 2
+          ? {
+              kind: 'deadletter' as const,
+              id: m.id,
+              lockToken: m.lockToken,
+              reason: 'R',
+              description: '',
+              attempt,
+            }
+          : { kind: 'complete' as const, id: m.id, lockToken: m.lockToken, result: null, attempt },
+      ),
+    });
+    // Counted on this thread, the result would be ready before any other event-loop turn.
+    let turns = 0;
+    let counting = true;
+    const tick = () => {
+      turns++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const [c] = await d.counts({ now: T0 });
+    counting = false;
+    assert.ok(turns >= 1, 'the event loop turned while the count ran');
+    assert.deepEqual(
+      { queued: c.queued, completed: c.completed, deadlettered: c.deadlettered },
+      { queued: 10, completed: 10, deadlettered: 10 },
+    );
+    await d.close();
+  });
+
   it('checkpoint › an in-memory database has no file and no background checkpoints', async () => {
     const d = new SqliteDriver({ filename: ':memory:' });
     await d.migrate();

@@ -34,7 +34,7 @@ import type {
   StorageDriver,
 } from '../driver.ts';
 import { keyFromRow, recordFromRow } from '../rows.ts';
-import { BACKSTOP_PAGES, checkpointInBackground } from './checkpointer.ts';
+import { BACKSTOP_PAGES, checkpointInBackground, queryInBackground } from './checkpointer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import { COUNT_SETTLED, makeStatements, type Row, STATE_WHERE } from './statements.ts';
@@ -73,8 +73,6 @@ export class SqliteDriver implements StorageDriver {
   }[] = [];
   private flushScheduled = false;
   private stopCheckpoints: (() => Promise<void>) | null = null;
-  private scanner: Database.Database | null = null;
-  private countSettledOnScanner: Database.Statement | null = null;
 
   constructor(options: SqliteOptions) {
     this.filename = options.filename;
@@ -156,7 +154,6 @@ export class SqliteDriver implements StorageDriver {
 
   async close(): Promise<void> {
     if (this.pending.length) this.flush();
-    if (this.scanner?.open) this.scanner.close();
     if (this.db.open) this.db.close();
     const stop = this.stopCheckpoints;
     this.stopCheckpoints = null;
@@ -488,19 +485,24 @@ export class SqliteDriver implements StorageDriver {
 
   /**
    * The settled-states count reads every retained row's index entry (a million for a million
-   * tasks). On its own connection, with a small page cache, it does not evict the hot pages the
-   * workers and the API use from this connection's cache: counted on the main connection, a
-   * dashboard refresh slowed the next second of processing by a tenth. :memory: has one connection.
+   * tasks, ~90 ms). For a file it runs on the background thread's connection: counted here, it
+   * blocked the event loop that long on every dashboard refresh, and evicted the hot pages the
+   * workers and the API use from this connection's cache (the next second of processing ran a
+   * tenth slower). :memory: has one connection.
    */
-  private settledCounter(): Database.Statement {
-    if (!this.capabilities.notifications) return this.st.countSettled;
-    if (!this.scanner?.open) {
-      this.scanner = new Database(this.filename, { readonly: true, fileMustExist: true });
-      this.scanner.pragma('busy_timeout = 5000');
-      this.scanner.pragma('cache_size = -2048');
-      this.countSettledOnScanner = this.scanner.prepare(COUNT_SETTLED);
+  private async settledCounts(): Promise<{ name: string; state: string; n: number }[]> {
+    if (this.stopCheckpoints) {
+      try {
+        return (await queryInBackground(resolve(this.filename), COUNT_SETTLED)) as {
+          name: string;
+          state: string;
+          n: number;
+        }[];
+      } catch {
+        // The thread is gone: count here rather than not at all.
+      }
     }
-    return this.countSettledOnScanner!;
+    return this.st.countSettled.all() as { name: string; state: string; n: number }[];
   }
 
   async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
@@ -522,7 +524,7 @@ export class SqliteDriver implements StorageDriver {
       return e;
     };
     for (const n of p.names ?? []) entry(n);
-    for (const r of this.settledCounter().all() as { name: string; state: string; n: number }[]) {
+    for (const r of await this.settledCounts()) {
       const e = entry(r.name);
       if (r.state === 'completed') e.completed = r.n;
       else e.deadlettered = r.n;
