@@ -45,6 +45,30 @@ describe('postgres enqueue', { skip: await postgresPreflight() }, () => {
     }
   });
 
+  it('enqueue › calls arriving, one per event-loop turn, while a statement commits share the next one', async () => {
+    const schema = schemas.create();
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await d.migrate();
+      const calls: Promise<unknown>[] = [];
+      for (let i = 0; i < 30; i++) {
+        const message = { id: newId(T0), name: 'a', body: jsonBody(i), visibleAt: T0, expiresAt: null };
+        calls.push(
+          d.enqueue({ messages: [{ ...message, idempotencyKey: null, traceparent: null }], now: T0 }),
+        );
+        await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(calls);
+      // One statement per turn would be 30 commits; one statement in flight at a time lets the
+      // calls of the turns it takes to commit wait and go together (2 commits in runs here).
+      const commits = await adminQuery(`SELECT count(DISTINCT xmin::text)::int AS n FROM ${schema}.messages`);
+      assert.ok(commits.rows[0].n <= 20, `30 calls in ${commits.rows[0].n} commits`);
+      assert.equal((await adminQuery(`SELECT count(*)::int AS n FROM ${schema}.messages`)).rows[0].n, 30);
+    } finally {
+      await d.close();
+    }
+  });
+
   it('close › writes the enqueues already requested before releasing the connections', async () => {
     const schema = schemas.create();
     const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });

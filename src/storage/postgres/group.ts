@@ -1,6 +1,6 @@
 /**
- * Group commit for enqueue: every enqueue call that arrives in one event-loop turn goes to the
- * server as one INSERT statement, one commit. An API process answering 64 requests at once then
+ * Group commit for enqueue: every enqueue call that arrives in one event-loop turn, or while the
+ * previous statement commits, goes to the server as one INSERT statement, one commit. An API process answering 64 requests at once then
  * pays a handful of commits instead of 64; each caller's promise still resolves only after its
  * rows are committed, so a 202 still means stored.
  *
@@ -30,6 +30,10 @@ export class GroupCommit {
   constructor(
     private readonly insert: (batches: Pending['batch'][]) => Promise<unknown>,
     private readonly maxRows = 1000,
+    // One statement at a time: callers that arrive while it commits share the next one, so
+    // under load the statements grow instead of multiplying. With no limit, 50 HTTP connections
+    // made a commit of a few rows every turn (~14k req/s here); with one, ~19k.
+    private readonly maxInFlight = 1,
   ) {}
 
   add(messages: NewMessage[], now: number): Promise<void> {
@@ -44,7 +48,7 @@ export class GroupCommit {
 
   private flush(): void {
     this.scheduled = false;
-    while (this.pending.length) {
+    while (this.pending.length && this.inflight.size < this.maxInFlight) {
       const group: Pending[] = [];
       let rows = 0;
       while (
@@ -55,7 +59,10 @@ export class GroupCommit {
         rows += next.batch.messages.length;
         group.push(next);
       }
-      const p = this.commit(group).finally(() => this.inflight.delete(p));
+      const p = this.commit(group).finally(() => {
+        this.inflight.delete(p);
+        if (this.pending.length && !this.scheduled) this.flush();
+      });
       this.inflight.add(p);
     }
   }
