@@ -1,0 +1,53 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SqliteDriver } from '../../src/storage/sqlite/driver.ts';
+import { MIGRATIONS } from '../../src/storage/sqlite/migrations.ts';
+import { T0 } from '../support/messages.ts';
+
+describe('SQLite migrations', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'taskbus-migrate-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('migrate › a store written before version 4 keeps each completed task with exactly its attempts', async () => {
+    const file = join(dir, 'v3.db');
+    // The schema and rows as a release with migrations 1–3 wrote them: the successful attempt
+    // of a completed message is a row of `attempts`.
+    const old = new Database(file);
+    old.exec('CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT, applied_at INTEGER)');
+    for (const m of MIGRATIONS.filter((m) => m.version <= 3)) {
+      old.exec(m.sql);
+      old.prepare('INSERT INTO schema_migrations VALUES (?, ?, ?)').run(m.version, m.name, T0);
+    }
+    const id = '01a00000-0000-7000-8000-000000000001';
+    old
+      .prepare(`INSERT INTO messages (id, name, state, body, enqueued_at, visible_at, delivery_count, attempt_count,
+        locked_at, locked_by, completed_at, result) VALUES (?, 'a', 'completed', '1', ?, ?, 2, 2, ?, 'w1', ?, '{"ok":true}')`)
+      .run(id, T0, T0, T0 + 10, T0 + 20);
+    const attempt = old.prepare('INSERT INTO attempts VALUES (?, ?, ?, ?, ?, ?)');
+    attempt.run(id, 1, T0, T0 + 5, 'w1', JSON.stringify({ name: 'Error', message: 'first' }));
+    attempt.run(id, 2, T0 + 10, T0 + 20, 'w1', null);
+    old.close();
+
+    const d = new SqliteDriver({ filename: file });
+    await d.migrate();
+    const m = await d.getMessage({ id, now: T0 + 30 });
+    assert.deepEqual(
+      m!.attempts.map((a) => [a.number, a.startedAt, a.endedAt, a.error?.message ?? null]),
+      [
+        [1, T0, T0 + 5, 'first'],
+        [2, T0 + 10, T0 + 20, null],
+      ],
+    );
+    const [c] = await d.counts({ now: T0 + 30 });
+    assert.equal(c.completed, 1);
+    assert.deepEqual(
+      (await d.browse({ name: 'a', state: 'completed', limit: 10, now: T0 + 30 })).items.map((x) => x.id),
+      [id],
+    );
+    await d.close();
+  });
+});
