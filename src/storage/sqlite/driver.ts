@@ -1,6 +1,7 @@
 import { watch } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import Database from 'better-sqlite3';
+import { type BatchEntry, Batcher } from '../../batcher.ts';
 import { LockLostError, TaskbusError } from '../../errors.ts';
 import { newId, newToken } from '../../id.ts';
 import type { Json, MessageRecord, QueueCounts } from '../../types.ts';
@@ -66,19 +67,20 @@ export class SqliteDriver implements StorageDriver {
   private readonly deadLetterEvents: boolean;
   private st!: ReturnType<typeof makeStatements>;
   private hitLimit!: ReturnType<typeof rateLimitStatements>;
-  private pending: {
-    p: EnqueueParams;
-    resolve: (r: EnqueueResult[]) => void;
-    reject: (e: unknown) => void;
-  }[] = [];
-  private flushScheduled = false;
+  /** Enqueues of one event-loop turn, committed in one transaction (group commit). */
+  private readonly enqueues = new Batcher<EnqueueParams, EnqueueResult[]>({
+    write: async (group) => this.commitEnqueues(group),
+    maxWeight: Number.POSITIVE_INFINITY,
+  });
+  /** One caller's messages, all or nothing, inside the group's transaction (a savepoint). */
+  private readonly insertBatch: (p: EnqueueParams) => EnqueueResult[];
   private stopCheckpoints: (() => Promise<void>) | null = null;
 
   constructor(options: SqliteOptions) {
-    this.filename = options.filename;
     // A file can be shared by processes on this host, which hear of each other's commits
     // through a watch on the file's folder; :memory: has no one else to hear from.
     const shared = options.filename !== ':memory:' && options.filename !== '';
+    this.filename = shared ? resolve(options.filename) : options.filename;
     this.capabilities = { multiHost: false, notifications: shared, transactionalEnqueue: false };
     this.db = new Database(options.filename);
     this.db.pragma('journal_mode = WAL');
@@ -88,10 +90,13 @@ export class SqliteDriver implements StorageDriver {
     // index edges, the newest rows) stay in memory instead of being re-read every transaction.
     this.db.pragma('cache_size = -65536');
     this.db.pragma('foreign_keys = OFF');
+    this.insertBatch = this.db.transaction((p: EnqueueParams) =>
+      p.messages.map((m) => this.insertOne(m, p.now)),
+    );
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
-      this.stopCheckpoints = checkpointInBackground(resolve(options.filename));
+      this.stopCheckpoints = checkpointInBackground(this.filename);
     }
     this.deadLetterEvents = options.deadLetterEvents ?? false;
   }
@@ -109,7 +114,7 @@ export class SqliteDriver implements StorageDriver {
         'an in-memory SQLite database has no other process to hear from',
       );
     }
-    const file = resolve(this.filename);
+    const file = this.filename;
     const names = new Set([basename(file), `${basename(file)}-wal`]);
     let pending = false;
     const watcher = watch(dirname(file), { persistent: false }, (_event, name) => {
@@ -153,7 +158,7 @@ export class SqliteDriver implements StorageDriver {
   }
 
   async close(): Promise<void> {
-    if (this.pending.length) this.flush();
+    await this.enqueues.drain();
     if (this.db.open) this.db.close();
     const stop = this.stopCheckpoints;
     this.stopCheckpoints = null;
@@ -170,37 +175,26 @@ export class SqliteDriver implements StorageDriver {
         new TaskbusError('BAD_REQUEST', 'the SQLite driver cannot join an application transaction'),
       );
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ p, resolve, reject });
-      if (!this.flushScheduled) {
-        this.flushScheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return this.enqueues.add(p);
   }
 
   /**
-   * Commits every pending enqueue in one transaction. A caller whose enqueue takes more than one
+   * Commits a group of enqueues in one transaction. A caller whose enqueue takes more than one
    * statement (several messages, or an idempotency key) gets a savepoint, so its failure undoes
    * only its own rows; a single plain insert is atomic by itself and needs none (a savepoint and
    * its release cost a fifth of such an insert).
    */
-  private flush(): void {
-    this.flushScheduled = false;
-    const group = this.pending;
-    this.pending = [];
+  private commitEnqueues(group: BatchEntry<EnqueueParams, EnqueueResult[]>[]): void {
     const outcomes: ({ ok: EnqueueResult[] } | { err: unknown })[] = [];
-    const insertBatch = this.db.transaction((p: EnqueueParams) =>
-      p.messages.map((m) => this.insertOne(m, p.now)),
-    );
     try {
       this.db
         .transaction(() => {
-          for (const { p } of group) {
+          for (const { item: p } of group) {
             try {
               const only = p.messages.length === 1 ? p.messages[0] : null;
               outcomes.push({
-                ok: only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : insertBatch(p),
+                ok:
+                  only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : this.insertBatch(p),
               });
             } catch (err) {
               outcomes.push({ err });
@@ -493,7 +487,7 @@ export class SqliteDriver implements StorageDriver {
   private async settledCounts(): Promise<{ name: string; state: string; n: number }[]> {
     if (this.stopCheckpoints) {
       try {
-        return (await queryInBackground(resolve(this.filename), COUNT_SETTLED)) as {
+        return (await queryInBackground(this.filename, COUNT_SETTLED)) as {
           name: string;
           state: string;
           n: number;
