@@ -7,7 +7,14 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { decideFailure, LOCK_EXPIRED_ERROR } from '../../src/core/decide.ts';
 import { isTaskbusError } from '../../src/errors.ts';
 import { DEADLETTER_EVENT_TASK, jsonBody, settleOne } from '../../src/storage/common.ts';
-import type { DriverOptions, NewMessage, ReceivedMessage, StorageDriver } from '../../src/storage/driver.ts';
+import type {
+  DriverOptions,
+  NewMessage,
+  ReceivedMessage,
+  Settlement,
+  StorageDriver,
+} from '../../src/storage/driver.ts';
+import type { Json } from '../../src/types.ts';
 import { newMessage, T0 } from '../support/messages.ts';
 
 /**
@@ -247,30 +254,50 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       );
     });
 
-    it('settle › a stale token loses to the current holder, per item in a batch', async () => {
+    /** Two messages whose locks expired and were rescued; the older one is delivered again. */
+    const redeliverOlder = async () => {
       await put('a', 1);
       await put('a', 2);
       const [m1, m2] = await take('a');
-      const rescued = await rescueAll(d, T0 + LOCK, 10);
-      assert.equal(rescued.length, 2);
+      assert.equal((await rescueAll(d, T0 + LOCK, 10)).length, 2);
       const [again] = await take('a', T0 + LOCK, 1);
       assert.equal(again.id, m1.id, 'oldest first: ids sort in enqueue order');
+      return { m1, m2, again };
+    };
+    const complete = (m: ReceivedMessage, result: Json, at = T0): Settlement => ({
+      kind: 'complete',
+      id: m.id,
+      lockToken: m.lockToken,
+      result,
+      attempt: attempt(at),
+    });
+
+    it('settle › a stale token loses to the current holder, per item in a batch', async () => {
+      const { m1, m2, again } = await redeliverOlder();
       const outcomes = await d.settle({
         settlements: [
-          { kind: 'complete', id: m1.id, lockToken: m1.lockToken, result: null, attempt: attempt(T0) },
-          {
-            kind: 'complete',
-            id: again.id,
-            lockToken: again.lockToken,
-            result: 2,
-            attempt: attempt(T0 + LOCK),
-          },
+          complete(m1, null),
+          complete(again, 2, T0 + LOCK),
           { kind: 'abandon', id: m2.id, lockToken: m2.lockToken, visibleAt: T0, attempt: attempt(T0) },
         ],
         now: T0 + LOCK + 1,
       });
       assert.deepEqual(outcomes, ['lockLost', 'ok', 'lockLost']);
       assert.equal((await d.getMessage({ id: m1.id, now: T0 + LOCK + 1 }))!.result, 2);
+    });
+
+    it('settle › in a batch of completions only, a stale token loses per item', async () => {
+      const { m1, m2, again } = await redeliverOlder();
+      const outcomes = await d.settle({
+        settlements: [complete(m2, null), complete(again, { n: 1 }, T0 + LOCK), complete(m1, null)],
+        now: T0 + LOCK + 1,
+      });
+      assert.deepEqual(outcomes, ['lockLost', 'ok', 'lockLost']);
+      const rec = (await d.getMessage({ id: again.id, now: T0 + LOCK + 1 }))!;
+      assert.equal(rec.state, 'completed');
+      assert.deepEqual(rec.result, { n: 1 });
+      assert.equal(rec.attempts.at(-1)!.startedAt, T0 + LOCK);
+      assert.equal((await d.getMessage({ id: m2.id, now: T0 + LOCK + 1 }))!.state, 'queued');
     });
 
     it('abandon › makes the message visible again at the retry time and records the error', async () => {

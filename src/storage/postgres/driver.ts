@@ -26,6 +26,7 @@ import { asClient, clientConfig, Db, type Queryable, resolveUrl } from './connec
 import { GroupCommit } from './group.ts';
 import { Subscriptions } from './listener.ts';
 import {
+  completeParams,
   deadLetterEvent,
   insertParams,
   keyFromRow,
@@ -177,7 +178,10 @@ export class PostgresDriver implements StorageDriver {
 
   async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
     if (p.settlements.length === 0) return [];
-    const lost = await this.settleBatch('settle', p.settlements, p.now);
+    const completes = completeParams(p.settlements, p.now);
+    const lost = completes
+      ? await this.lostOrds('complete', completes)
+      : await this.settleBatch('settle', p.settlements, p.now);
     return p.settlements.map((_, i) => (lost.has(i + 1) ? 'lockLost' : 'ok'));
   }
 
@@ -198,11 +202,12 @@ export class PostgresDriver implements StorageDriver {
     items: Settlement[],
     now: number,
   ): Promise<Set<number>> {
-    const r = await this.db.q(
-      which,
-      this.sql[which],
-      settleParams(items, now, this.deadLetterEvents, this.channel),
-    );
+    return this.lostOrds(which, settleParams(items, now, this.deadLetterEvents, this.channel));
+  }
+
+  /** Runs a settle statement; the positions it answers in `lost` are the items that did not apply. */
+  private async lostOrds(which: 'settle' | 'rescue' | 'complete', params: unknown[]): Promise<Set<number>> {
+    const r = await this.db.q(which, this.sql[which], params);
     return new Set(r.rows.filter((row) => row.lost !== null).map((row) => Number(row.lost)));
   }
 

@@ -66,6 +66,29 @@ export function settleParams(items: Settlement[], now: number, events: boolean, 
   return [now, JSON.stringify(rows), events, channel];
 }
 
+/**
+ * Parameters of the `complete` statement when every item of a batch is a success recorded by one
+ * worker; else undefined, and the batch goes through `settle`.
+ */
+export function completeParams(items: Settlement[], now: number): unknown[] | undefined {
+  const worker = items[0].attempt.worker;
+  const rows: unknown[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const s = items[i];
+    const a = s.attempt;
+    if (s.kind !== 'complete' || a.error || a.worker !== worker) return undefined;
+    rows.push({
+      id: s.id,
+      token: s.lockToken,
+      result: JSON.stringify(s.result ?? null),
+      started_at: a.startedAt,
+      ended_at: a.endedAt,
+      ord: i + 1,
+    });
+  }
+  return [now, JSON.stringify(rows), worker];
+}
+
 /** The `$deadletter` event message (the outbox rules consume). */
 export function deadLetterEvent(id: string, name: string, reason: string, now: number): NewMessage {
   return {

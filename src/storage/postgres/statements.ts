@@ -104,6 +104,28 @@ SELECT NULL, pg_notify($4::text, wake) FROM (
   FROM done) d
 WHERE wake IS NOT NULL`;
 
+/**
+ * Complete a batch of successful deliveries: the settle of a healthy worker, nearly every batch.
+ * $1 now, $2 the batch as a JSON array of objects (id, token, result, started_at, ended_at, ord),
+ * $3 the worker → the ords of items that lost their lock (none on the healthy path).
+ * The general statement above does the same for completions; this one leaves out what only
+ * failures need (the kind of each item, the CASE per column, the attempts and event inserts,
+ * the notifications), which was a tenth of the server's time per settled message.
+ */
+const completeBatch = (s: string) => `
+WITH i AS (
+  SELECT * FROM json_to_recordset($2::json) AS t(id text, token text, result text, started_at bigint,
+    ended_at bigint, ord integer)
+), done AS (
+  UPDATE ${s}.messages m SET state = 'completed', completed_at = $1::bigint, locked_at = i.started_at,
+    ended_at = i.ended_at, locked_by = $3::text, result = i.result, lock_token = NULL,
+    attempt_count = m.attempt_count + 1
+  FROM i
+  WHERE m.id = i.id AND ${HELD}
+  RETURNING i.ord
+)
+SELECT ord AS lost FROM i WHERE ord NOT IN (SELECT ord FROM done)`;
+
 export function makeSql(s: string) {
   return {
     // $1..$10 parallel arrays (id, name, body, body_bytes, content_type, enqueued_at, visible_at,
@@ -165,6 +187,7 @@ RETURNING m.id, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueu
       RETURNING 1`,
 
     settle: settleBatch(s, HELD),
+    complete: completeBatch(s),
     rescue: settleBatch(s, EXPIRED),
 
     // $1 now, $2 limit → expired locks, oldest first, through messages_locked.
