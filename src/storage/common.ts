@@ -81,6 +81,12 @@ export async function settleOne(driver: StorageDriver, settlement: Settlement, n
 type ActivityKind = 'completed' | 'failed' | 'deadlettered';
 
 /**
+ * The resolution of completion counts: each driver counts completions per task and minute (epoch
+ * minutes), so the activity chart's completions are placed by the minute they happened in.
+ */
+export const MINUTE_MS = 60_000;
+
+/**
  * Merges per-kind `(name, bucket index, count)` rows from the activity queries into buckets,
  * sorted by name then time. Counts may arrive as strings (PostgreSQL bigint).
  */

@@ -102,10 +102,12 @@ export interface StorageDriver {
   counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]>;
 
   /**
-   * Outcomes per task and time bucket in [since, now]: completed messages (by completion time),
-   * failed attempts (by end time) and dead-lettered messages (by dead-letter time). Bucket `i`
-   * covers [since + i × bucketMs, since + (i + 1) × bucketMs); empty buckets are left out.
-   * Feeds the dashboard's throughput chart; completed messages count only while retained.
+   * Outcomes per task and time bucket in [since, now]: completions (by the minute they happened
+   * in), failed attempts (by end time) and dead-lettered messages (by dead-letter time). Bucket
+   * `i` covers [since + i × bucketMs, since + (i + 1) × bucketMs); empty buckets are left out.
+   * Completions are counted per minute, not kept one by one: `since` and `bucketMs` should be
+   * whole minutes (the dashboard's are), and a minute counts while its completions are retained.
+   * Feeds the dashboard's throughput chart.
    */
   activity(p: ActivityParams): Promise<ActivityBucket[]>;
 

@@ -590,6 +590,38 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.ok(await d.getMessage({ id: fresh, now: T0 + 7000 }));
     });
 
+    it('maintain › past retention, completions of other tasks go and the counts of whole minutes too', async () => {
+      const MIN = 60_000;
+      const complete = async (name: string, at: number) => {
+        const id = await put(name, 1, {}, at);
+        const [m] = await take(name, at);
+        await settleOne(
+          d,
+          { kind: 'complete', id, lockToken: m.lockToken, result: null, attempt: attempt(at) },
+          at,
+        );
+        return id;
+      };
+      const oldA = await complete('a', T0 - 3 * MIN);
+      const oldB = await complete('b', T0 - 3 * MIN + 1);
+      const kept = await complete('c', T0 + 1000);
+      const now = T0 + 5000;
+      const r = await d.maintain({
+        now,
+        completedRetentionMs: 4000,
+        idempotencyRetentionMs: MIN,
+        limit: 100,
+      });
+      assert.equal(r.deletedMessages, 2);
+      assert.equal(await d.getMessage({ id: oldA, now }), null);
+      assert.equal(await d.getMessage({ id: oldB, now }), null);
+      assert.ok(await d.getMessage({ id: kept, now }));
+      // The minute T0 - 3 min ended before the cutoff; the minute T0 holds a retained completion.
+      assert.deepEqual(await d.activity({ since: T0 - 5 * MIN, now, bucketMs: MIN }), [
+        { name: 'c', at: T0, completed: 1, failed: 0, deadlettered: 0 },
+      ]);
+    });
+
     it('activity › counts completions, failed attempts and dead letters per task and time bucket', async () => {
       const MIN = 60_000;
       const run = async (name: string, at: number, outcome: 'complete' | 'abandon' | 'deadletter') => {
@@ -618,11 +650,35 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       await run('a', T0 + MIN + 1_000, 'abandon');
       await run('b', T0 + 2 * MIN + 500, 'deadletter');
       await run('b', T0 + 9 * MIN, 'complete'); // after now
+      // A completion settled in one batch with a failure counts as well.
+      const at = T0 + 3 * MIN;
+      const [ok, bad] = [await put('b', 1, {}, at), await put('b', 2, {}, at)];
+      const [m1, m2] = await take('b', at);
+      assert.deepEqual([m1.id, m2.id], [ok, bad]);
+      const a = { startedAt: at, endedAt: at + 5, worker: W, error: null };
+      await d.settle({
+        settlements: [
+          { kind: 'complete', id: ok, lockToken: m1.lockToken, result: null, attempt: a },
+          {
+            kind: 'abandon',
+            id: bad,
+            lockToken: m2.lockToken,
+            visibleAt: at + 10 * MIN,
+            attempt: { ...a, error: { name: 'Error', message: 'boom' } },
+          },
+        ],
+        now: at + 5,
+      });
       const r = await d.activity({ since: T0, now: T0 + 5 * MIN, bucketMs: MIN });
       assert.deepEqual(r, [
         { name: 'a', at: T0, completed: 2, failed: 0, deadlettered: 0 },
         { name: 'a', at: T0 + MIN, completed: 0, failed: 1, deadlettered: 0 },
         { name: 'b', at: T0 + 2 * MIN, completed: 0, failed: 1, deadlettered: 1 },
+        { name: 'b', at: T0 + 3 * MIN, completed: 1, failed: 1, deadlettered: 0 },
+      ]);
+      assert.deepEqual(await d.activity({ since: T0, now: T0 + 5 * MIN, bucketMs: 5 * MIN }), [
+        { name: 'a', at: T0, completed: 2, failed: 1, deadlettered: 0 },
+        { name: 'b', at: T0, completed: 1, failed: 2, deadlettered: 1 },
       ]);
       assert.deepEqual(await d.activity({ since: T0 + 20 * MIN, now: T0 + 30 * MIN, bucketMs: MIN }), []);
     });

@@ -9,6 +9,7 @@ import { isTaskbusError } from '../../src/errors.ts';
 import { openDriver } from '../../src/storage/open.ts';
 import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
 import { LATEST_VERSION, MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
+import { T0 } from '../support/messages.ts';
 import { adminQuery, POSTGRES_URL, postgresPreflight, postgresUrl, useSchemas } from '../support/postgres.ts';
 
 describe('postgres migrations', { skip: await postgresPreflight() }, () => {
@@ -75,6 +76,38 @@ describe('postgres migrations', { skip: await postgresPreflight() }, () => {
       });
     } finally {
       await older.close();
+    }
+  });
+
+  it('migrate › completions stored before version 5 still count in the activity chart, by minute', async () => {
+    const schema = schemas.create();
+    await adminQuery(`CREATE SCHEMA ${schema}`);
+    await adminQuery(`CREATE TABLE ${schema}.schema_migrations
+      (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
+    for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
+      await adminQuery(m.sql(schema));
+      await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES ($1, $2, 0)`, [m.version, m.name]);
+    }
+    const MIN = 60_000;
+    // Three completed messages of a version-4 store: two in the first minute, one in the third.
+    for (const [k, at] of [T0 + 10, T0 + 20, T0 + 2 * MIN + 5].entries()) {
+      await adminQuery(
+        `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at, completed_at)
+         VALUES ($1, 'a', 'completed', '1', $2, $2, $2)`,
+        [`01a00000-0000-7000-8000-00000000000${k}`, at],
+      );
+    }
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await d.migrate();
+      assert.deepEqual(await d.activity({ since: T0, now: T0 + 5 * MIN, bucketMs: MIN }), [
+        { name: 'a', at: T0, completed: 2, failed: 0, deadlettered: 0 },
+        { name: 'a', at: T0 + 2 * MIN, completed: 1, failed: 0, deadlettered: 0 },
+      ]);
+      const [c] = await d.counts({ now: T0 + 5 * MIN });
+      assert.equal(c.completed, 3);
+    } finally {
+      await d.close();
     }
   });
 

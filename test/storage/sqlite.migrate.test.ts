@@ -12,7 +12,7 @@ describe('SQLite migrations', () => {
   const dir = mkdtempSync(join(tmpdir(), 'taskbus-migrate-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('migrate › a store written before version 4 keeps each completed task with exactly its attempts', async () => {
+  it('migrate › a store written before version 4 keeps each completed task with exactly its attempts and in the activity chart', async () => {
     const file = join(dir, 'v3.db');
     // The schema and rows as a release with migrations 1–3 wrote them: the successful attempt
     // of a completed message is a row of `attempts`.
@@ -48,6 +48,10 @@ describe('SQLite migrations', () => {
       (await d.browse({ name: 'a', state: 'completed', limit: 10, now: T0 + 30 })).items.map((x) => x.id),
       [id],
     );
+    // Version 5 counts completions per minute: the ones already stored are counted at upgrade.
+    assert.deepEqual(await d.activity({ since: T0, now: T0 + 60_000, bucketMs: 60_000 }), [
+      { name: 'a', at: T0, completed: 1, failed: 1, deadlettered: 0 },
+    ]);
     await d.close();
   });
 });

@@ -6,7 +6,7 @@
  */
 
 import type { MessageState } from '../../types.ts';
-import { DEADLETTER_EVENT_TASK } from '../common.ts';
+import { DEADLETTER_EVENT_TASK, MINUTE_MS } from '../common.ts';
 import type { MessageRow } from '../rows.ts';
 
 /** Settle guard: the token is current and the lock has not expired. */
@@ -44,6 +44,16 @@ const record = (s: string) => `${MESSAGE_COLUMNS},
     FROM ${s}.history h WHERE h.message_id = m.id) AS history_json`;
 
 /**
+ * Adds the completions among `rows` (a CTE with name, filtered by `where`) to this connection's
+ * counter of the current minute ($1 = now): one upsert per task name per batch.
+ */
+const countCompletions = (s: string, rows: string, where = 'true') => `
+  INSERT INTO ${s}.completion_counts AS c (minute, name, shard, n)
+  SELECT $1::bigint / ${MINUTE_MS} * ${MINUTE_MS}, name, pg_backend_pid(), count(*) FROM ${rows}
+  WHERE ${where} GROUP BY name
+  ON CONFLICT (minute, name, shard) DO UPDATE SET n = c.n + excluded.n`;
+
+/**
  * Complete, abandon or dead-letter a batch in one statement, guarded per row. Used by settle
  * (guard HELD) and rescue (guard EXPIRED, kinds 'abandon' and 'deadletter').
  * $1 now, $2 the batch as a JSON array of objects (kind, id, token, result, visible_at, reason,
@@ -55,7 +65,8 @@ const record = (s: string) => `${MESSAGE_COLUMNS},
  * The attempt is numbered by attempt_count, which survives resubmits; a successful one is kept in
  * the message row itself (locked_at, ended_at, locked_by), a failed one in attempts. A
  * dead-lettered message of a public task may enqueue a `$deadletter` event (the outbox) in the
- * same statement, and every message made visible now is announced with pg_notify (delivered on
+ * same statement, completions are counted (completion_counts), and every message made visible
+ * now is announced with pg_notify (delivered on
  * commit, deduplicated per transaction by the server). Nothing else is: a notification for every
  * completion batch would still take the server's notify lock at commit and wake every listener.
  */
@@ -93,6 +104,7 @@ WITH i AS (
   SELECT event_id, '${DEADLETTER_EVENT_TASK}', 'ready',
     json_build_object('id', id, 'name', name, 'reason', reason)::text, $1::bigint, $1::bigint
   FROM done WHERE kind = 'deadletter' AND $3::boolean AND left(name, 1) <> '$'
+), counted AS (${countCompletions(s, 'done', "kind = 'complete'")}
 )
 SELECT ord AS lost, NULL AS notified FROM i WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord)
 UNION ALL
@@ -110,7 +122,8 @@ WHERE wake IS NOT NULL`;
  * $3 the worker → the ords of items that lost their lock (none on the healthy path).
  * The general statement above does the same for completions; this one leaves out what only
  * failures need (the kind of each item, the CASE per column, the attempts and event inserts,
- * the notifications), which was a tenth of the server's time per settled message.
+ * the notifications), which was a tenth of the server's time per settled message. Completions are
+ * counted as in settleBatch.
  */
 const completeBatch = (s: string) => `
 WITH i AS (
@@ -122,7 +135,8 @@ WITH i AS (
     attempt_count = m.attempt_count + 1
   FROM i
   WHERE m.id = i.id AND ${HELD}
-  RETURNING i.ord
+  RETURNING i.ord, m.name
+), counted AS (${countCompletions(s, 'done')}
 )
 SELECT ord AS lost FROM i WHERE ord NOT IN (SELECT ord FROM done)`;
 
@@ -283,12 +297,12 @@ SELECT id FROM c`,
           OR (state = 'locked' AND locked_until <= $1::bigint)) AS oldest
       FROM ${s}.messages WHERE state = 'ready' OR state = 'locked' GROUP BY name`,
 
-    // $1 since, $2 now, $3 bucket ms → (kind, name, b, n): per task and bucket index, completed
-    // messages (messages_completed), dead letters (messages_deadlettered) and failed attempts
-    // (attempts_failed, joined for the task name). One round trip for the three counts.
+    // $1 since, $2 now, $3 bucket ms → (kind, name, b, n): per task and bucket index, completions
+    // (completion_counts, by the minute), dead letters (messages_deadlettered) and failed
+    // attempts (attempts_failed, joined for the task name). One round trip for the three counts.
     activity: `
-SELECT 'completed' AS kind, name, (completed_at - $1::bigint) / $3::bigint AS b, count(*) AS n
-FROM ${s}.messages WHERE state = 'completed' AND completed_at >= $1::bigint AND completed_at <= $2::bigint
+SELECT 'completed' AS kind, name, (minute - $1::bigint) / $3::bigint AS b, sum(n) AS n
+FROM ${s}.completion_counts WHERE minute >= $1::bigint AND minute <= $2::bigint
 GROUP BY 2, 3
 UNION ALL
 SELECT 'deadlettered', name, (deadlettered_at - $1::bigint) / $3::bigint, count(*)
@@ -302,10 +316,25 @@ GROUP BY 2, 3`,
 
     // $1 completed cutoff, $2 limit, $3 key cutoff → (messages, keys) deleted. SKIP LOCKED so
     // maintenance on several workers never blocks; bounded by $2 rows of each kind per call.
+    // Old completions are found per task name in messages_settled (names by a loose index scan):
+    // a message completes after its enqueue, so those completed before the cutoff are among
+    // those enqueued before it. The minutes of completion_counts wholly before the cutoff go too.
     maintain: `
-WITH old AS (
-  SELECT id FROM ${s}.messages WHERE state = 'completed' AND completed_at < $1::bigint
-  LIMIT $2::integer FOR UPDATE SKIP LOCKED
+WITH RECURSIVE n AS (
+  (SELECT name FROM ${s}.messages WHERE state IN ('completed', 'deadlettered') ORDER BY name LIMIT 1)
+  UNION ALL
+  SELECT (SELECT m.name FROM ${s}.messages m WHERE m.state IN ('completed', 'deadlettered')
+    AND m.name > n.name ORDER BY m.name LIMIT 1)
+  FROM n WHERE n.name IS NOT NULL
+), old AS (
+  SELECT o.id FROM n CROSS JOIN LATERAL (
+    SELECT id FROM ${s}.messages
+    WHERE name = n.name AND state = 'completed' AND enqueued_at < $1::bigint AND completed_at < $1::bigint
+    ORDER BY enqueued_at LIMIT $2::integer FOR UPDATE SKIP LOCKED
+  ) o
+  LIMIT $2::integer
+), counts AS (
+  DELETE FROM ${s}.completion_counts WHERE minute <= $1::bigint - ${MINUTE_MS}
 ), del AS (
   DELETE FROM ${s}.messages m USING old WHERE m.id = old.id RETURNING m.id
 ), a AS (DELETE FROM ${s}.attempts WHERE message_id IN (SELECT id FROM del)),

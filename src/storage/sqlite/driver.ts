@@ -12,6 +12,7 @@ import {
   decodeCursor,
   encodeCursor,
   IDEMPOTENCY_WINDOW_MS,
+  MINUTE_MS,
   mergeActivity,
 } from '../common.ts';
 import type {
@@ -265,14 +266,21 @@ export class SqliteDriver implements StorageDriver {
   }
 
   async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
-    return this.db.transaction(() => p.settlements.map((s) => this.settleInTx(s, p.now)))();
+    return this.db.transaction(() => {
+      const completed = new Map<string, number>();
+      const outcomes = p.settlements.map((s) => this.settleInTx(s, p.now, completed));
+      const minute = Math.floor(p.now / MINUTE_MS) * MINUTE_MS;
+      for (const [name, n] of completed) this.st.countCompleted.run(minute, name, n);
+      return outcomes;
+    })();
   }
 
-  private settleInTx(s: Settlement, now: number): SettleOutcome {
+  /** Settles one item; a completion is added to `completed` (per task name) for the batch's count. */
+  private settleInTx(s: Settlement, now: number, completed: Map<string, number>): SettleOutcome {
     let row: { attempt_count: number; name: string } | undefined;
     if (s.kind === 'complete') {
       const a = s.attempt;
-      const { changes } = this.st.complete.run(
+      const done = this.st.complete.get(
         now,
         a.startedAt,
         a.endedAt,
@@ -281,8 +289,10 @@ export class SqliteDriver implements StorageDriver {
         s.id,
         s.lockToken,
         now,
-      );
-      return changes === 1 ? 'ok' : 'lockLost';
+      ) as { name: string } | undefined;
+      if (!done) return 'lockLost';
+      completed.set(done.name, (completed.get(done.name) ?? 0) + 1);
+      return 'ok';
     }
     if (s.kind === 'abandon') {
       row = this.st.abandon.get(s.visibleAt, s.id, s.lockToken, now) as typeof row;
@@ -559,9 +569,18 @@ export class SqliteDriver implements StorageDriver {
     limit: number;
   }) {
     return this.db.transaction(() => {
-      const ids = (this.st.oldCompleted.all(p.now - p.completedRetentionMs, p.limit) as { id: string }[]).map(
-        (r) => r.id,
-      );
+      const cutoff = p.now - p.completedRetentionMs;
+      const ids: string[] = [];
+      // Task by task (names by a loose scan of messages_settled), up to `limit` in all.
+      let name: string | undefined = '';
+      while (ids.length < p.limit) {
+        name = (this.st.nextSettledName.get(name) as { name: string } | undefined)?.name;
+        if (name === undefined) break;
+        for (const r of this.st.oldCompleted.all(name, cutoff, cutoff, p.limit - ids.length)) {
+          ids.push((r as { id: string }).id);
+        }
+      }
+      this.st.oldCounts.run(cutoff);
       for (const id of ids) {
         this.st.deleteMessage.run(id);
         this.st.deleteAttempts.run(id);

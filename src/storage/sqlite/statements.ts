@@ -4,6 +4,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { MessageState } from '../../types.ts';
+import { MINUTE_MS } from '../common.ts';
 import type { MessageRow } from '../rows.ts';
 
 export interface Row extends MessageRow {
@@ -50,11 +51,14 @@ const SQL = {
       RETURNING id, name, body, content_type, delivery_count, enqueued_at, lock_token, locked_until, traceparent`,
   // locked_until, id, token, now
   renew: `UPDATE messages SET locked_until = ? WHERE ${HELD}`,
-  // now, started_at, ended_at, worker, result, id, token, now → 1 change when the lock was held.
+  // now, started_at, ended_at, worker, result, id, token, now → the name when the lock was held.
   // The successful attempt lives in the row itself (locked_at, ended_at, locked_by), not in an
   // attempts row: one write fewer on the hottest path.
   complete: `UPDATE messages SET state = 'completed', completed_at = ?, locked_at = ?, ended_at = ?, locked_by = ?,
-      result = ?, lock_token = NULL, attempt_count = attempt_count + 1 WHERE ${HELD}`,
+      result = ?, lock_token = NULL, attempt_count = attempt_count + 1 WHERE ${HELD} RETURNING name`,
+  // minute, name, n → adds a batch's completions of one task to its minute.
+  countCompleted: `INSERT INTO completion_counts (minute, name, n) VALUES (?, ?, ?)
+      ON CONFLICT (minute, name) DO UPDATE SET n = n + excluded.n`,
   // visible_at, id, token, now
   abandon: `UPDATE messages SET state = 'ready', visible_at = ?, lock_token = NULL,
       attempt_count = attempt_count + 1 WHERE ${HELD} RETURNING attempt_count, name`,
@@ -113,9 +117,9 @@ const SQL = {
   countLocked: `SELECT name, 0 AS scheduled, sum(locked_until <= @now) AS queued, sum(locked_until > @now) AS running,
         min(CASE WHEN locked_until <= @now THEN enqueued_at END) AS oldest
       FROM messages WHERE state = 'locked' GROUP BY name`,
-  // @since, @now, @bucket → per task and bucket: completed messages, through messages_completed.
-  activityCompleted: `SELECT name, CAST((completed_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n FROM messages
-      WHERE state = 'completed' AND completed_at >= @since AND completed_at <= @now GROUP BY name, b`,
+  // @since, @now, @bucket → per task and bucket: completions, from the minutes of completion_counts.
+  activityCompleted: `SELECT name, CAST((minute - @since) / @bucket AS INTEGER) AS b, sum(n) AS n
+      FROM completion_counts WHERE minute >= @since AND minute <= @now GROUP BY name, b`,
   // Same for dead letters, through messages_deadlettered.
   activityDeadLettered: `SELECT name, CAST((deadlettered_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n FROM messages
       WHERE state = 'deadlettered' AND deadlettered_at >= @since AND deadlettered_at <= @now GROUP BY name, b`,
@@ -123,8 +127,15 @@ const SQL = {
   activityFailed: `SELECT m.name AS name, CAST((a.ended_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n
       FROM attempts a JOIN messages m ON m.id = a.message_id
       WHERE a.error IS NOT NULL AND a.ended_at >= @since AND a.ended_at <= @now GROUP BY m.name, b`,
-  // cutoff, limit
-  oldCompleted: `SELECT id FROM messages WHERE state = 'completed' AND completed_at < ? LIMIT ?`,
+  // name → the next task name with settled messages, through messages_settled.
+  nextSettledName: `SELECT name FROM messages WHERE state IN ('completed', 'deadlettered') AND name > ?
+      ORDER BY name LIMIT 1`,
+  // name, cutoff, cutoff, limit → completed before the cutoff, through messages_settled: a message
+  // completes after its enqueue, so those are among the ones enqueued before the cutoff.
+  oldCompleted: `SELECT id FROM messages WHERE name = ? AND ${STATE_WHERE.completed} AND enqueued_at < ?
+      AND completed_at < ? ORDER BY enqueued_at LIMIT ?`,
+  // cutoff → the minutes of completion_counts wholly before it.
+  oldCounts: `DELETE FROM completion_counts WHERE minute <= ? - ${MINUTE_MS}`,
   oldKeys: `DELETE FROM idempotency WHERE (name, key) IN
       (SELECT name, key FROM idempotency WHERE created_at < ? LIMIT ?)`,
   // name, now → earliest future visibility
