@@ -13,7 +13,7 @@ export interface TaskSettings {
   /**
    * At most this many messages received ahead of free handler slots (Service Bus's
    * PrefetchCount). Their lock runs while they wait; the worker prefetches only as many as its
-   * handlers start within a quarter of the lock at their average duration.
+   * handlers start within 100 ms (or a quarter of the lock) at their average duration.
    */
   prefetchCount: number;
   ttlMs: number | null;
@@ -27,7 +27,7 @@ export const DEFAULT_SETTINGS: TaskSettings = {
   lockDurationMs: 60_000,
   timeoutMs: 300_000,
   concurrency: 16,
-  prefetchCount: 100,
+  prefetchCount: 500,
   ttlMs: null,
   schema: null,
   auth: 'function',
@@ -107,12 +107,13 @@ export function resolveSettings(raw: Record<string, unknown>): TaskSettings {
     s.lockDurationMs = positiveInt(raw.lockDurationMs, 'lockDurationMs', DAY);
   if (raw.timeoutMs !== undefined) s.timeoutMs = positiveInt(raw.timeoutMs, 'timeoutMs', 7 * DAY);
   if (raw.concurrency !== undefined) s.concurrency = positiveInt(raw.concurrency, 'concurrency', 10_000);
-  // Unless set, four rounds of handlers and at least 100: one receive then feeds many
-  // completions (on PostgreSQL a receive of 30 cost ~90 µs a message, of 300 ~30 µs). The
-  // worker holds fewer when handlers are slow (see TaskRunner.prefetch).
+  // Unless set, four rounds of handlers and at least 500: for short handlers one receive then
+  // feeds many completions (on PostgreSQL a receive of 30 cost ~90 µs a message, of 300 ~30 µs;
+  // at concurrency 10 a limit of 500 instead of 100 processed ~15–25% more no-op tasks). The
+  // worker holds fewer when handlers are slower (see TaskRunner.prefetch).
   s.prefetchCount =
     raw.prefetchCount === undefined
-      ? Math.max(100, 4 * s.concurrency)
+      ? Math.max(500, 4 * s.concurrency)
       : nonNegativeInt(raw.prefetchCount, 'prefetchCount', 10_000);
   if (raw.ttlMs !== undefined && raw.ttlMs !== null) s.ttlMs = positiveInt(raw.ttlMs, 'ttlMs', 366 * DAY);
   if (raw.schema !== undefined && raw.schema !== null) {

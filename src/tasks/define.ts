@@ -60,7 +60,7 @@ export interface TaskDefinition<Body = any, Result = unknown> {
   lockDurationMs?: number;
   timeoutMs?: number;
   concurrency?: number;
-  /** At most this many messages received ahead of free handler slots (default 4 × concurrency, at least 100; 0 for none). */
+  /** At most this many messages received ahead of free handler slots (default 4 × concurrency, at least 500; 0 for none). */
   prefetchCount?: number;
   ttlMs?: number;
   schema?: Record<string, unknown>;

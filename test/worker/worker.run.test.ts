@@ -253,6 +253,34 @@ describe('worker', () => {
     assert.equal(ids.length, 4);
   });
 
+  it('prefetch › holds only what its handlers start within 100 ms at their average duration', async () => {
+    const clock = new ManualClock();
+    const gate: (() => void)[] = [];
+    const tb = await bus(
+      { paced: { handler: () => new Promise<void>((r) => gate.push(r)), concurrency: 1, prefetchCount: 10 } },
+      { clock },
+    );
+    const counts = async () => (await tb.counts(['paced']))[0];
+    await tb.enqueue('paced', 1);
+    await tb.startWorkers();
+    await waitFor(() => gate.length === 1, 'the first handler');
+    await tb.enqueueMany('paced', [2, 3, 4, 5, 6, 7]);
+    clock.advance(40); // a handler of 40 ms: two more start within 100 ms
+    gate.shift()!();
+    await waitFor(async () => gate.length === 1 && (await counts()).running === 3, 'two prefetched');
+    await settle();
+    const c = await counts();
+    assert.deepEqual(
+      [c.completed, c.running, c.queued],
+      [1, 3, 3],
+      'one running, two prefetched, the rest left for other workers',
+    );
+    await waitFor(async () => {
+      for (const r of gate.splice(0)) r();
+      return (await counts()).completed === 7;
+    }, 'all seven to complete');
+  });
+
   it('prefetch › holds nothing ahead when handlers take long against the lock', async () => {
     const clock = new ManualClock();
     const gate: (() => void)[] = [];
