@@ -67,8 +67,8 @@ export function readSettings(argv = process.argv.slice(2)) {
     // Processing throughput over R retained completed + dead tasks vs an empty store.
     growth: {
       retained: int(values.retained, quick ? 2_000 : 1_000_000),
-      tasks: quick ? 2_000 : 10_000,
-      capSeconds: quick ? 4 : 8,
+      tasks: quick ? 2_000 : 40_000,
+      capSeconds: quick ? 4 : 20,
       concurrency: 10,
     },
   };
