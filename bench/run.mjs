@@ -10,7 +10,7 @@
 
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { checkTargets, renderTable, renderTargets } from './lib/report.mjs';
 import { readSettings } from './lib/settings.mjs';
@@ -115,7 +115,7 @@ function finish(code) {
   const targets = checkTargets(results);
   const done = cases.filter((c) => results[c.id]);
   console.log(`\n${renderTable(done, systemsByCase, results)}\n\nTargets (ratios from this run):\n\n${renderTargets(targets)}\n`);
-  const out = join(HERE, settings.out);
+  const out = resolve(HERE, settings.out);
   mkdirSync(dirname(out), { recursive: true });
   const report = {
     meta: meta(),
