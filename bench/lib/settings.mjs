@@ -68,7 +68,7 @@ export function readSettings(argv = process.argv.slice(2)) {
     growth: {
       retained: int(values.retained, quick ? 2_000 : 1_000_000),
       tasks: quick ? 2_000 : 40_000,
-      capSeconds: quick ? 4 : 20,
+      capSeconds: quick ? 4 : 12,
       concurrency: 10,
     },
   };
