@@ -167,6 +167,18 @@ INSERT INTO ${s}.completion_counts (minute, name, shard, n)
 DROP INDEX ${s}.messages_completed;
 `,
   },
+  {
+    version: 6,
+    name: 'lock token only while locked',
+    // What every statement already does, now stated: a lock token is set by receive, which locks,
+    // and cleared by every change out of 'locked'. The settle guard relies on it (it matches the
+    // token and lets the primary key find the row). NOT VALID: rows already stored are not
+    // scanned at upgrade; every row written from now on is checked.
+    sql: (s) => `
+ALTER TABLE ${s}.messages ADD CONSTRAINT messages_lock_token
+  CHECK (lock_token IS NULL OR state = 'locked') NOT VALID;
+`,
+  },
 ];
 
 /** The newest version this build knows. */

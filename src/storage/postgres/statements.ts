@@ -9,10 +9,17 @@ import type { MessageState } from '../../types.ts';
 import { DEADLETTER_EVENT_TASK, MINUTE_MS } from '../common.ts';
 import type { MessageRow } from '../rows.ts';
 
-/** Settle guard: the token is current and the lock has not expired. */
-const HELD = `m.state = 'locked' AND m.lock_token = i.token AND m.locked_until > $1::bigint`;
+/**
+ * Settle guard: the token is current and the lock has not expired. A token is set only while a
+ * message is locked (the messages_lock_token constraint), so the state is not tested: with it, the
+ * planner's generic plan read every lock of every worker through messages_locked for each batch
+ * (a batch of 500 took ~30% longer with 5,000 messages locked elsewhere, and it grows with the
+ * number of workers). The settle statements find their rows through the primary key instead
+ * (`m.id = ANY (ARRAY(SELECT id FROM i))`, an index condition; a plain join could plan a scan).
+ */
+const HELD = `m.lock_token = i.token AND m.locked_until > $1::bigint`;
 /** Rescue guard: still locked with that token and the lock is still expired (a late renew wins). */
-const EXPIRED = `m.state = 'locked' AND m.lock_token = i.token AND m.locked_until <= $1::bigint`;
+const EXPIRED = `m.lock_token = i.token AND m.locked_until <= $1::bigint`;
 
 /** SQL for each visible state, with `$2` = now. A lock that expired counts as queued (SPEC §4). */
 const STATE_WHERE: Record<MessageState, string> = {
@@ -91,7 +98,7 @@ WITH i AS (
     lock_token = NULL,
     attempt_count = m.attempt_count + 1
   FROM i
-  WHERE m.id = i.id AND ${guard}
+  WHERE m.id = ANY (ARRAY(SELECT id FROM i)) AND m.id = i.id AND ${guard}
   RETURNING m.id, m.name, m.attempt_count, i.ord, i.kind, i.visible_at, i.reason, i.started_at,
     i.ended_at, i.worker, i.error, i.event_id
 ), attempt AS (
@@ -134,7 +141,7 @@ WITH i AS (
     ended_at = i.ended_at, locked_by = $3::text, result = i.result, lock_token = NULL,
     attempt_count = m.attempt_count + 1
   FROM i
-  WHERE m.id = i.id AND ${HELD}
+  WHERE m.id = ANY (ARRAY(SELECT id FROM i)) AND m.id = i.id AND ${HELD}
   RETURNING i.ord, m.name
 ), counted AS (${countCompletions(s, 'done')}
 )
