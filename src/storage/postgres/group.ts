@@ -1,8 +1,8 @@
 /**
  * Group commit for enqueue: every enqueue call that arrives in one event-loop turn, or while the
  * previous statement commits, goes to the server as one INSERT statement, one commit. An API
- * process answering 64 requests at once then pays a handful of commits instead of 64; each caller's promise still resolves only after its
- * rows are committed, so a 202 still means stored.
+ * process answering 64 requests at once then pays a handful of commits instead of 64; each
+ * caller's promise still resolves only after its rows are committed, so a 202 still means stored.
  *
  * Callers stay all-or-nothing and independent: if the combined statement fails for a reason
  * other than the connection (a duplicate id, say), each caller's batch is retried alone, so only

@@ -15,9 +15,13 @@ import type { MessageRow } from '../rows.ts';
  * planner's generic plan read every lock of every worker through messages_locked for each batch
  * (a batch of 500 took ~30% longer with 5,000 messages locked elsewhere, and it grows with the
  * number of workers). The settle statements find their rows through the primary key instead
- * (`m.id = ANY (ARRAY(SELECT id FROM i))`, an index condition; a plain join could plan a scan).
+ * (BY_ID: an index condition; a plain join could plan a scan).
  */
 const HELD = `m.lock_token = i.token AND m.locked_until > $1::bigint`;
+/** Each item's row by its primary key: an index condition on the whole batch, then the join. */
+const BY_ID = 'm.id = ANY (ARRAY(SELECT id FROM i)) AND m.id = i.id';
+/** The items no row was changed for: they lost their lock. */
+const LOST = 'SELECT ord AS lost FROM i WHERE ord NOT IN (SELECT ord FROM done)';
 /** Rescue guard: still locked with that token and the lock is still expired (a late renew wins). */
 const EXPIRED = `m.lock_token = i.token AND m.locked_until <= $1::bigint`;
 
@@ -73,9 +77,9 @@ const countCompletions = (s: string, rows: string, where = 'true') => `
  * the message row itself (locked_at, ended_at, locked_by), a failed one in attempts. A
  * dead-lettered message of a public task may enqueue a `$deadletter` event (the outbox) in the
  * same statement, completions are counted (completion_counts), and every message made visible
- * now is announced with pg_notify (delivered on
- * commit, deduplicated per transaction by the server). Nothing else is: a notification for every
- * completion batch would still take the server's notify lock at commit and wake every listener.
+ * now is announced with pg_notify (delivered on commit, deduplicated per transaction by the
+ * server). Nothing else is: a notification for every completion batch would still take the
+ * server's notify lock at commit and wake every listener.
  */
 const settleBatch = (s: string, guard: string) => `
 WITH i AS (
@@ -98,7 +102,7 @@ WITH i AS (
     lock_token = NULL,
     attempt_count = m.attempt_count + 1
   FROM i
-  WHERE m.id = ANY (ARRAY(SELECT id FROM i)) AND m.id = i.id AND ${guard}
+  WHERE ${BY_ID} AND ${guard}
   RETURNING m.id, m.name, m.attempt_count, i.ord, i.kind, i.visible_at, i.reason, i.started_at,
     i.ended_at, i.worker, i.error, i.event_id
 ), attempt AS (
@@ -113,7 +117,7 @@ WITH i AS (
   FROM done WHERE kind = 'deadletter' AND $3::boolean AND left(name, 1) <> '$'
 ), counted AS (${countCompletions(s, 'done', "kind = 'complete'")}
 )
-SELECT ord AS lost, NULL AS notified FROM i WHERE NOT EXISTS (SELECT 1 FROM done WHERE done.ord = i.ord)
+SELECT lost, NULL AS notified FROM (${LOST}) l
 UNION ALL
 SELECT NULL, pg_notify($4::text, wake) FROM (
   SELECT CASE
@@ -141,11 +145,11 @@ WITH i AS (
     ended_at = i.ended_at, locked_by = $3::text, result = i.result, lock_token = NULL,
     attempt_count = m.attempt_count + 1
   FROM i
-  WHERE m.id = ANY (ARRAY(SELECT id FROM i)) AND m.id = i.id AND ${HELD}
+  WHERE ${BY_ID} AND ${HELD}
   RETURNING i.ord, m.name
 ), counted AS (${countCompletions(s, 'done')}
 )
-SELECT ord AS lost FROM i WHERE ord NOT IN (SELECT ord FROM done)`;
+${LOST}`;
 
 export function makeSql(s: string) {
   return {
