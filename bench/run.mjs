@@ -56,24 +56,36 @@ for (const s of systems) {
   if (unavailable[s.id]) log(`skip ${s.label}: ${unavailable[s.id]}`);
 }
 
+// Cases that share a `group` run system by system: every run of the group's first case
+// for a system, then of the next, before the next system (the growth baseline and the
+// retained store, measured under the same conditions one after the other).
+const batches = [];
 for (const c of cases) {
-  results[c.id] = {};
-  const list = systemsByCase(c);
-  for (const s of list) {
-    const reason = unavailable[s.id] ?? null;
-    const unsupported = s.unsupported?.[c.workload];
-    results[c.id][s.id] = {
-      runs: [],
-      notes: [],
-      skipped: reason ? 'skipped (unavailable)' : unsupported ? `n/a: ${unsupported}` : null,
-    };
+  const last = batches.at(-1);
+  if (c.group && last?.[0].group === c.group) last.push(c);
+  else batches.push([c]);
+}
+
+for (const batch of batches) {
+  for (const c of batch) {
+    results[c.id] = {};
+    for (const s of systemsByCase(c)) {
+      const reason = unavailable[s.id] ?? null;
+      const unsupported = s.unsupported?.[c.workload];
+      results[c.id][s.id] = {
+        runs: [],
+        notes: [],
+        skipped: reason ? 'skipped (unavailable)' : unsupported ? `n/a: ${unsupported}` : null,
+      };
+    }
   }
-  const runnable = list.filter((s) => !results[c.id][s.id].skipped);
-  const order = c.systemFirst
-    ? runnable.flatMap((s) => Array.from({ length: settings.runs }, (_, run) => [s, run]))
-    : Array.from({ length: settings.runs }, (_, run) => runnable.map((s) => [s, run])).flat();
-  for (const [s, run] of order) await measureOne(c, s, run);
-  for (const s of runnable) summarizeRuns(results[c.id][s.id]);
+  const runnable = (c) => systemsByCase(c).filter((s) => !results[c.id][s.id].skipped);
+  const runs = Array.from({ length: settings.runs }, (_, run) => run);
+  const order = batch[0].group
+    ? systems.flatMap((s) => batch.flatMap((c) => (runnable(c).includes(s) ? runs.map((run) => [c, s, run]) : [])))
+    : runs.flatMap((run) => runnable(batch[0]).map((s) => [batch[0], s, run]));
+  for (const [c, s, run] of order) await measureOne(c, s, run);
+  for (const c of batch) for (const s of runnable(c)) summarizeRuns(results[c.id][s.id]);
 }
 
 finish(0);
