@@ -11,8 +11,8 @@
 // The empty and the retained runs of one system follow one another (the `group`):
 // the ratio compares a system with itself, and the machine drifts (the same drain
 // on the same empty store read 18–30k tasks/s within two minutes), so the two sides
-// are measured as close together in time as the seed allows, not ten minutes apart
-// with every other workload in between.
+// are measured as close together in time as the seed allows, not minutes apart with
+// the other systems' baseline runs (and pg-boss's 12 s caps) in between.
 
 import { fileURLToPath } from 'node:url';
 import { forkChild } from '../lib/child.mjs';
