@@ -82,7 +82,9 @@ for (const batch of batches) {
   const runnable = (c) => systemsByCase(c).filter((s) => !results[c.id][s.id].skipped);
   const runs = Array.from({ length: settings.runs }, (_, run) => run);
   const order = batch[0].group
-    ? systems.flatMap((s) => batch.flatMap((c) => (runnable(c).includes(s) ? runs.map((run) => [c, s, run]) : [])))
+    ? [...new Set(batch.flatMap(runnable))].flatMap((s) =>
+        batch.flatMap((c) => (runnable(c).includes(s) ? runs.map((run) => [c, s, run]) : [])),
+      )
     : runs.flatMap((run) => runnable(batch[0]).map((s) => [batch[0], s, run]));
   for (const [c, s, run] of order) await measureOne(c, s, run);
   for (const c of batch) for (const s of runnable(c)) summarizeRuns(results[c.id][s.id]);
