@@ -51,6 +51,9 @@ export interface SqliteOptions extends DriverOptions {
   synchronous?: 'NORMAL' | 'FULL';
 }
 
+/** A row of COUNT_SETTLED: messages of one task in one settled state. */
+type SettledCount = { name: string; state: string; n: number };
+
 /**
  * The embedded driver: better-sqlite3 in WAL mode. Single-host: processes on one machine may
  * share the file (busy_timeout serialises writers); never across machines.
@@ -494,19 +497,15 @@ export class SqliteDriver implements StorageDriver {
    * workers and the API use from this connection's cache (the next second of processing ran a
    * tenth slower). :memory: has one connection.
    */
-  private async settledCounts(): Promise<{ name: string; state: string; n: number }[]> {
+  private async settledCounts(): Promise<SettledCount[]> {
     if (this.stopCheckpoints) {
       try {
-        return (await queryInBackground(this.filename, COUNT_SETTLED)) as {
-          name: string;
-          state: string;
-          n: number;
-        }[];
+        return (await queryInBackground(this.filename, COUNT_SETTLED)) as SettledCount[];
       } catch {
         // The thread is gone: count here rather than not at all.
       }
     }
-    return this.st.countSettled.all() as { name: string; state: string; n: number }[];
+    return this.st.countSettled.all() as SettledCount[];
   }
 
   async counts(p: { now: number; names?: string[] }): Promise<QueueCounts[]> {
