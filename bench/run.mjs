@@ -12,7 +12,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { checkTargets, renderTable, renderTargets } from './lib/report.mjs';
+import { checkTargets, renderTable, renderTargets, renderWal } from './lib/report.mjs';
 import { readSettings } from './lib/settings.mjs';
 import { median, nowMs } from './lib/util.mjs';
 import { systems as allSystems } from './peers/index.mjs';
@@ -112,7 +112,7 @@ function summarizeRuns(entry) {
     return;
   }
   entry.median = {};
-  for (const k of ['throughput', 'p50', 'p95', 'p99']) entry.median[k] = median(entry.runs.map((r) => r[k]));
+  for (const k of ['throughput', 'p50', 'p95', 'p99', 'walBytesPerTask']) entry.median[k] = median(entry.runs.map((r) => r[k]));
   entry.notes = [...new Set(entry.notes)];
 }
 
@@ -120,6 +120,7 @@ function describe(r, unit) {
   const parts = [];
   if (Number.isFinite(r.throughput)) parts.push(`${Math.round(r.throughput)} ${unit}`);
   if (Number.isFinite(r.p50)) parts.push(`p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99?.toFixed(2)} ms`);
+  if (Number.isFinite(r.walBytesPerTask)) parts.push(`WAL ${Math.round(r.walBytesPerTask)} B/task`);
   if (r.seedSeconds) parts.push(`(seeded in ${r.seedSeconds.toFixed(0)} s)`);
   if (r.note) parts.push(`[${r.note}${r.tasks === undefined ? '' : `: ${r.settled}/${r.tasks} settled`}]`);
   return parts.join(', ');
@@ -128,7 +129,9 @@ function describe(r, unit) {
 function finish(code) {
   const targets = checkTargets(results);
   const done = cases.filter((c) => results[c.id]);
-  console.log(`\n${renderTable(done, systemsByCase, results)}\n\nTargets (ratios from this run):\n\n${renderTargets(targets)}\n`);
+  const wal = renderWal(done, systemsByCase, results);
+  const walPart = wal ? `\n\nPostgreSQL write-ahead log per processed task (medians):\n\n${wal}` : '';
+  console.log(`\n${renderTable(done, systemsByCase, results)}${walPart}\n\nTargets (ratios from this run):\n\n${renderTargets(targets)}\n`);
   const out = resolve(HERE, settings.out);
   mkdirSync(dirname(out), { recursive: true });
   const report = {

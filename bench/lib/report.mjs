@@ -74,3 +74,16 @@ export function renderTargets(targets) {
   for (const t of targets) lines.push(`| ${t.label} | ${t.goal} | ${times(t.ratio)} | ${t.status} |`);
   return lines.join('\n');
 }
+
+// WAL bytes per task for the cases that measured it (PostgreSQL systems), or ''
+// when none did.
+export function renderWal(cases, systemsByCase, results) {
+  const lines = ['| Workload | System | WAL per task |', '|---|---|---:|'];
+  for (const c of cases) {
+    for (const s of systemsByCase(c)) {
+      const v = results[c.id]?.[s.id]?.median?.walBytesPerTask;
+      if (Number.isFinite(v)) lines.push(`| ${c.title} | ${s.label} | ${fmt(v)} B |`);
+    }
+  }
+  return lines.length > 2 ? lines.join('\n') : '';
+}

@@ -33,6 +33,21 @@ export async function vacuumAnalyzePg() {
   }
 }
 
+// The server's write-ahead log position in bytes (the whole cluster: during a
+// measured drain the system under test is the only writer). WAL is what every
+// change costs the server in writes, whatever the schema; comparing it per task
+// shows how much each system asks of PostgreSQL for the same work.
+export async function pgWalBytes() {
+  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 as b");
+    return Number(rows[0].b);
+  } finally {
+    await client.end();
+  }
+}
+
 export async function pgAvailable() {
   const client = new pg.Client({ connectionString: PG_ADMIN_URL, connectionTimeoutMillis: 2000 });
   try {

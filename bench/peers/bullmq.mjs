@@ -14,6 +14,7 @@ const connection = { host: REDIS.host, port: REDIS.port, db: REDIS.db };
 
 export const bullmq = {
   id: 'bullmq',
+  store: 'redis',
   label: 'BullMQ (Redis)',
   kind: 'peer',
   unavailable: redisAvailable,

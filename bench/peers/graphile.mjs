@@ -16,6 +16,7 @@ const silent = new Logger(() => () => {});
 
 export const graphile = {
   id: 'graphile',
+  store: 'postgres',
   label: 'graphile-worker 0.17 (PostgreSQL)',
   kind: 'peer',
   unavailable: pgAvailable,

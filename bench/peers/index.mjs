@@ -1,6 +1,6 @@
 // Every system under test, in the order the harness runs them. Each one is
 //
-//   { id, label, kind: 'taskbus' | 'peer',
+//   { id, label, kind: 'taskbus' | 'peer', store: 'sqlite' | 'postgres' | 'redis',
 //     unavailable(): Promise<string | null>   why it cannot run here, or null
 //     reset(): Promise<void>                  fresh storage for one measured run
 //     connect({ deliveries }): Promise<Client>

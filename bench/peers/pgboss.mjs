@@ -17,6 +17,7 @@ const QUEUE = 'bench';
 
 export const pgboss = {
   id: 'pgboss',
+  store: 'postgres',
   label: 'pg-boss 10 (PostgreSQL)',
   kind: 'peer',
   unavailable: pgAvailable,

@@ -36,11 +36,12 @@ export function loadTaskbus() {
   return loaded;
 }
 
-function variant({ id, label, db, reset, afterSeed, storeUnavailable }) {
+function variant({ id, label, store, db, reset, afterSeed, storeUnavailable }) {
   const system = {
     id,
     label,
     kind: 'taskbus',
+    store,
     db,
     async unavailable() {
       const down = await storeUnavailable();
@@ -72,6 +73,7 @@ function variant({ id, label, db, reset, afterSeed, storeUnavailable }) {
 export const taskbusSqlite = variant({
   id: 'taskbus-sqlite',
   label: 'Taskbus (SQLite)',
+  store: 'sqlite',
   db: SQLITE_FILE,
   storeUnavailable: async () => null,
   reset: async () => {
@@ -100,6 +102,7 @@ async function settleSqliteFile() {
 export const taskbusPostgres = variant({
   id: 'taskbus-pg',
   label: 'Taskbus (PostgreSQL)',
+  store: 'postgres',
   db: PG_URL,
   storeUnavailable: pgAvailable,
   reset: recreatePgDatabase,
