@@ -25,6 +25,8 @@ import { processCases } from './workloads/process.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const WORKLOADS = { http: httpCases, enqueue: enqueueCases, process: processCases, latency: latencyCases, failure: failureCases, growth: growthCases };
+// The figures of a run whose medians the report shows.
+const MEDIAN_KEYS = ['throughput', 'p50', 'p95', 'p99', 'walBytesPerTask'];
 // A whole run may not exceed this; partial results are still written.
 const WATCHDOG_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 60);
 
@@ -112,7 +114,7 @@ function summarizeRuns(entry) {
     return;
   }
   entry.median = {};
-  for (const k of ['throughput', 'p50', 'p95', 'p99', 'walBytesPerTask']) entry.median[k] = median(entry.runs.map((r) => r[k]));
+  for (const k of MEDIAN_KEYS) entry.median[k] = median(entry.runs.map((r) => r[k]));
   entry.notes = [...new Set(entry.notes)];
 }
 

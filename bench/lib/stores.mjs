@@ -9,40 +9,37 @@ import { PG_ADMIN_URL, PG_BENCH_DB, PG_URL, REDIS } from './settings.mjs';
 // peer's tables, functions and LISTEN channels at once, and leaves the `test`
 // database that the product's own tests use alone. WITH (FORCE) ends stray
 // sessions from a run that crashed (PostgreSQL 13+).
-export async function recreatePgDatabase() {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
+export function recreatePgDatabase() {
+  return withPgClient(PG_ADMIN_URL, async (client) => {
     await client.query(`DROP DATABASE IF EXISTS ${PG_BENCH_DB} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${PG_BENCH_DB}`);
-  } finally {
-    await client.end();
-  }
+  });
 }
 
 // After a bulk seed: what autovacuum would have done by the time a real store
 // had grown to that size (visibility map set, planner statistics current), so
 // the first minutes after a million-row insert are not what is measured.
-export async function vacuumAnalyzePg() {
-  const client = new pg.Client({ connectionString: PG_URL });
-  await client.connect();
-  try {
-    await client.query('VACUUM ANALYZE');
-  } finally {
-    await client.end();
-  }
+export function vacuumAnalyzePg() {
+  return withPgClient(PG_URL, (client) => client.query('VACUUM ANALYZE'));
 }
 
 // The server's write-ahead log position in bytes (the whole cluster: during a
 // measured drain the system under test is the only writer). WAL is what every
 // change costs the server in writes, whatever the schema; comparing it per task
 // shows how much each system asks of PostgreSQL for the same work.
-export async function pgWalBytes() {
-  const client = new pg.Client({ connectionString: PG_ADMIN_URL });
-  await client.connect();
-  try {
+export function pgWalBytes() {
+  return withPgClient(PG_ADMIN_URL, async (client) => {
     const { rows } = await client.query("select pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8 as b");
     return Number(rows[0].b);
+  });
+}
+
+// One short-lived connection for one piece of maintenance, closed whatever happens.
+async function withPgClient(connectionString, fn) {
+  const client = new pg.Client({ connectionString });
+  await client.connect();
+  try {
+    return await fn(client);
   } finally {
     await client.end();
   }

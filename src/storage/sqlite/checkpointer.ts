@@ -5,11 +5,11 @@ import { Worker } from 'node:worker_threads';
  * WAL checkpoints, and long reads, on a thread of their own. By default SQLite checkpoints inside
  * the commit that crosses `wal_autocheckpoint` pages, on the thread that serves requests and runs
  * handlers: a checkpoint copies the WAL into the database file and fsyncs it, a sixth of the cost
- * of a busy group commit. Here one thread per process runs a passive checkpoint (it never blocks a writer or
- * a reader) on every file-backed database every 100 ms, on its own connection, while the drivers
- * keep a high automatic threshold as a backstop in case the thread falls behind. The same
- * connection answers the scans of the whole history (the settled-states count), so they do not
- * block the event loop that serves requests and runs handlers.
+ * of a busy group commit. Here one thread per process runs a passive checkpoint (it never blocks
+ * a writer or a reader) on every file-backed database every 100 ms, on its own connection, while
+ * the drivers keep a high automatic threshold as a backstop in case the thread falls behind. The
+ * same connection answers the scans of the whole history (the settled-states count), so they do
+ * not block the event loop that serves requests and runs handlers.
  *
  * The thread is unreferenced (it never keeps a process alive) and outlives the drivers that use
  * it: starting a thread costs more than keeping an idle one.
