@@ -8,7 +8,7 @@
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import pg from 'pg';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
 const TASK = 'bench';
@@ -21,7 +21,7 @@ export const graphile = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: vacuumAnalyzePg,
+  afterSeed: settlePgDatabase,
   connect,
   // Retries always wait exp(min(attempts, 10)) seconds (e, e², ...) and no option
   // turns that off, so "3 deliveries, no backoff" cannot be expressed.

@@ -10,7 +10,7 @@
 import PgBoss from 'pg-boss';
 import pg from 'pg';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
 const QUEUE = 'bench';
@@ -22,7 +22,7 @@ export const pgboss = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: vacuumAnalyzePg,
+  afterSeed: settlePgDatabase,
   connect,
 };
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { PG_URL } from '../lib/settings.mjs';
-import { pgAvailable, recreatePgDatabase, vacuumAnalyzePg } from '../lib/stores.mjs';
+import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler, noopBodies } from '../lib/util.mjs';
 import { startTaskbusHttp } from './taskbus-http.mjs';
 
@@ -87,7 +87,7 @@ export const taskbusSqlite = variant({
 // checkpointed into the database file and the file's dirty pages written out by the
 // OS. Without it the first seconds after writing a few hundred megabytes are
 // measured (the background checkpoint and the kernel's writeback compete with the
-// worker), as VACUUM ANALYZE does on PostgreSQL.
+// worker), as settlePgDatabase does on PostgreSQL.
 async function settleSqliteFile() {
   const Database = createRequire(join(ROOT, 'package.json'))('better-sqlite3');
   const db = new Database(SQLITE_FILE);
@@ -106,7 +106,7 @@ export const taskbusPostgres = variant({
   db: PG_URL,
   storeUnavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: vacuumAnalyzePg,
+  afterSeed: settlePgDatabase,
 });
 
 async function connect(db, { deliveries = 1 } = {}) {
