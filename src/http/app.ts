@@ -50,8 +50,13 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   installErrorHandling(app, o.logger ?? o.tb.log);
   // Every content type arrives as raw bytes, counted against the limit as it streams in;
   // routes decide what is JSON (SPEC §4).
+  // JSON is also registered by name: Fastify caches the parser it finds for a content type
+  // only when one is registered under that type, and the catch-all alone made it parse the
+  // content-type header afresh on every request.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, (_req, body, done) => done(null, body));
+  const raw = (_req: unknown, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body);
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, raw);
+  app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit }, raw);
   const validators = compileSchemas(o.tb.tasks.values());
   // Both collect routes as they are declared: before the routes.
   o.metrics?.metrics.instrument(app);

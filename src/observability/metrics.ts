@@ -10,7 +10,7 @@
  *   route and status (API). Aggregate with `sum(rate(…))`.
  *
  * Hot paths only bump plain numbers in maps; prom-client reads them when scraped. The HTTP
- * counter costs one route-level onResponse hook and one Map update per request.
+ * counter costs one route-level onSend hook and one Map update per request.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
@@ -214,13 +214,20 @@ export class Metrics {
       };
       this.routes.push(entry);
       const { byStatus } = entry;
-      const count = (_req: FastifyRequest, reply: FastifyReply, done: () => void) => {
+      // onSend, not onResponse: a route with an onResponse hook makes Fastify time every
+      // response and listen for its end (two listeners added and removed per request).
+      const count = (
+        _req: FastifyRequest,
+        reply: FastifyReply,
+        payload: unknown,
+        done: (err: null, payload: unknown) => void,
+      ) => {
         const s = reply.statusCode;
         byStatus.set(s, (byStatus.get(s) ?? 0) + 1);
-        done();
+        done(null, payload);
       };
-      const existing = route.onResponse;
-      route.onResponse = existing === undefined ? [count] : [...[existing].flat(), count];
+      const existing = route.onSend;
+      route.onSend = existing === undefined ? [count] : [...[existing].flat(), count];
     });
   }
 

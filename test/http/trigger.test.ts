@@ -69,6 +69,15 @@ describe('HTTP trigger', () => {
     assert.deepEqual(JSON.parse(((await t.tb.getTask(vendor.json().id))!.body as { json: string }).json), {
       v: 2,
     });
+    const withCharset = await post('/api/other', '{"v":3}', {
+      'content-type': 'application/json; charset=utf-8',
+    });
+    assert.deepEqual(
+      JSON.parse(((await t.tb.getTask(withCharset.json().id))!.body as { json: string }).json),
+      {
+        v: 3,
+      },
+    );
   });
 
   it('keys › header, ?code= and Bearer are accepted; the header wins; white space is ignored', async () => {
