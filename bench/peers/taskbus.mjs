@@ -127,6 +127,7 @@ async function connect(db, { deliveries = 1 } = {}) {
       },
     });
   let tb = await open();
+  const retired = [];
   let finals = 0;
 
   return {
@@ -134,9 +135,11 @@ async function connect(db, { deliveries = 1 } = {}) {
     enqueueMany: (bodies) => tb.enqueueMany(TASK, bodies),
     async work(spec) {
       handler = makeHandler(spec.mode ?? 'noop', spec.onStart);
-      // Concurrency is a task setting, fixed when the instance is created.
+      // Concurrency is a task setting, fixed when the instance is created. The new
+      // instance opens inside the timed window (as graphile-worker's run() makes its
+      // pool there); the one it replaces is closed after the run, in close().
       if (spec.concurrency !== concurrency) {
-        await tb.close();
+        retired.push(tb);
         concurrency = spec.concurrency;
         tb = await open();
       }
@@ -174,7 +177,10 @@ async function connect(db, { deliveries = 1 } = {}) {
         await driver.settle({ settlements, now });
       }
     },
-    close: () => tb.close(),
+    async close() {
+      for (const old of retired) await old.close();
+      await tb.close();
+    },
   };
 }
 
