@@ -49,10 +49,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({ bodyLimit, return503OnClosing: true, forceCloseConnections: 'idle' });
   installErrorHandling(app, o.logger ?? o.tb.log);
   // Every content type arrives as raw bytes, counted against the limit as it streams in;
-  // routes decide what is JSON (SPEC §4).
-  // JSON is also registered by name: Fastify caches the parser it finds for a content type
-  // only when one is registered under that type, and the catch-all alone made it parse the
-  // content-type header afresh on every request.
+  // routes decide what is JSON (SPEC §4). The same parser is registered for JSON by name as
+  // well: Fastify caches the parser it finds for a content type only when one is registered
+  // under that type, and with the catch-all alone it parsed the header on every request.
   app.removeAllContentTypeParsers();
   const raw = (_req: unknown, body: Buffer, done: (err: null, body: Buffer) => void) => done(null, body);
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, raw);

@@ -72,12 +72,8 @@ describe('HTTP trigger', () => {
     const withCharset = await post('/api/other', '{"v":3}', {
       'content-type': 'application/json; charset=utf-8',
     });
-    assert.deepEqual(
-      JSON.parse(((await t.tb.getTask(withCharset.json().id))!.body as { json: string }).json),
-      {
-        v: 3,
-      },
-    );
+    const stored = (await t.tb.getTask(withCharset.json().id))!.body as { json: string };
+    assert.deepEqual(JSON.parse(stored.json), { v: 3 });
   });
 
   it('keys › header, ?code= and Bearer are accepted; the header wins; white space is ignored', async () => {
