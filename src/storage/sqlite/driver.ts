@@ -83,10 +83,10 @@ export class SqliteDriver implements StorageDriver {
   /** One caller's messages, all or nothing, inside the group's transaction (a savepoint). */
   private readonly insertBatch: (p: EnqueueParams) => EnqueueResult[];
   /**
-   * A group's transaction, made once: better-sqlite3 builds four wrapper functions for every
-   * `transaction()` call, a cost each HTTP enqueue shared when it was made per group.
+   * A group's transaction, made once: better-sqlite3 builds four wrapper functions on every
+   * `transaction()` call, which every group would pay for.
    */
-  private readonly insertGroup: Database.Transaction<(group: EnqueueEntry[], outcomes: Outcome[]) => void>;
+  private readonly insertGroup: Database.Transaction<(group: EnqueueEntry[]) => Outcome[]>;
   private stopCheckpoints: (() => Promise<void>) | null = null;
 
   constructor(options: SqliteOptions) {
@@ -106,18 +106,7 @@ export class SqliteDriver implements StorageDriver {
     this.insertBatch = this.db.transaction((p: EnqueueParams) =>
       p.messages.map((m) => this.insertOne(m, p.now)),
     );
-    this.insertGroup = this.db.transaction((group: EnqueueEntry[], outcomes: Outcome[]) => {
-      for (const { item: p } of group) {
-        try {
-          const only = p.messages.length === 1 ? p.messages[0] : null;
-          outcomes.push({
-            ok: only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : this.insertBatch(p),
-          });
-        } catch (err) {
-          outcomes.push({ err });
-        }
-      }
-    });
+    this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
@@ -210,9 +199,9 @@ export class SqliteDriver implements StorageDriver {
    * its release cost a fifth of such an insert).
    */
   private commitEnqueues(group: EnqueueEntry[]): void {
-    const outcomes: Outcome[] = [];
+    let outcomes: Outcome[];
     try {
-      this.insertGroup.immediate(group, outcomes);
+      outcomes = this.insertGroup.immediate(group);
     } catch (err) {
       for (const g of group) g.reject(storageError(err));
       return;
@@ -221,6 +210,20 @@ export class SqliteDriver implements StorageDriver {
       const o = outcomes[i];
       if ('ok' in o) g.resolve(o.ok);
       else g.reject(o.err instanceof TaskbusError ? o.err : storageError(o.err));
+    });
+  }
+
+  /** Inside the group's transaction: each caller's rows, or the error that undid them. */
+  private insertEach(group: EnqueueEntry[]): Outcome[] {
+    return group.map(({ item: p }) => {
+      try {
+        const only = p.messages.length === 1 ? p.messages[0] : null;
+        return {
+          ok: only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : this.insertBatch(p),
+        };
+      } catch (err) {
+        return { err };
+      }
     });
   }
 
