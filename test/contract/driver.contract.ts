@@ -111,6 +111,19 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.ok(ok.every((r) => r.created));
     });
 
+    it('enqueue › a batch of 150 is stored whole, or not at all when its last message fails', async () => {
+      const batch = Array.from({ length: 150 }, (_, i) => msg('a', i));
+      const bad = [...batch.slice(0, 149), { ...msg('a', 149), id: batch[0].id }];
+      await assert.rejects(d.enqueue({ messages: bad, now: T0 }));
+      assert.equal((await d.counts({ now: T0, names: ['a'] }))[0]?.queued ?? 0, 0);
+      const ok = await d.enqueue({ messages: batch, now: T0 });
+      assert.deepEqual(
+        ok.map((r) => r.id),
+        batch.map((m) => m.id),
+      );
+      assert.equal((await d.counts({ now: T0, names: ['a'] }))[0].queued, 150);
+    });
+
     it('enqueue › concurrent calls commit independently: a failing batch fails alone', async () => {
       const dup = msg('a', 2);
       const results = await Promise.allSettled([

@@ -39,7 +39,14 @@ import { keyFromRow, recordFromRow } from '../rows.ts';
 import { BACKSTOP_PAGES, checkpointInBackground, queryInBackground } from './checkpointer.ts';
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
-import { COUNT_SETTLED, makeStatements, type Row, STATE_WHERE } from './statements.ts';
+import {
+  COUNT_SETTLED,
+  INSERT_ROWS_MAX,
+  insertRowsSql,
+  makeStatements,
+  type Row,
+  STATE_WHERE,
+} from './statements.ts';
 
 export interface SqliteOptions extends DriverOptions {
   /** A file path or ':memory:'. */
@@ -57,6 +64,9 @@ type SettledCount = { name: string; state: string; n: number };
 /** One caller's part of a group commit: its results, or what failed it. */
 type Outcome = { ok: EnqueueResult[] } | { err: unknown };
 type EnqueueEntry = BatchEntry<EnqueueParams, EnqueueResult[]>;
+
+/** An enqueue without idempotency keys: its rows only need inserting. */
+const isPlain = (p: EnqueueParams) => p.messages.every((m) => m.idempotencyKey === null);
 
 /**
  * The embedded driver: better-sqlite3 in WAL mode. Single-host: processes on one machine may
@@ -87,6 +97,10 @@ export class SqliteDriver implements StorageDriver {
    * `transaction()` call, which every group would pay for.
    */
   private readonly insertGroup: Database.Transaction<(group: EnqueueEntry[]) => Outcome[]>;
+  /** Plain callers' rows in several statements, in a savepoint (see insertPlain). */
+  private readonly insertRowsTogether: (callers: EnqueueParams[]) => void;
+  /** Multi-row INSERTs by row count. */
+  private readonly insertRowsStatements: Database.Statement[] = [];
   private stopCheckpoints: (() => Promise<void>) | null = null;
 
   constructor(options: SqliteOptions) {
@@ -107,6 +121,7 @@ export class SqliteDriver implements StorageDriver {
       p.messages.map((m) => this.insertOne(m, p.now)),
     );
     this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
+    this.insertRowsTogether = this.db.transaction((callers: EnqueueParams[]) => this.insertRows(callers));
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
@@ -193,10 +208,10 @@ export class SqliteDriver implements StorageDriver {
   }
 
   /**
-   * Commits a group of enqueues in one transaction. A caller whose enqueue takes more than one
-   * statement (several messages, or an idempotency key) gets a savepoint, so its failure undoes
-   * only its own rows; a single plain insert is atomic by itself and needs none (a savepoint and
-   * its release cost a fifth of such an insert).
+   * Commits a group of enqueues in one transaction. The rows of callers without idempotency keys
+   * go in together, in as few multi-row INSERTs as they fill (insertPlain). If that fails, one
+   * caller's bad row must not fail the others: each caller then goes alone in a savepoint, as do
+   * callers with keys (their lookups come first), so a failure undoes only that caller's rows.
    */
   private commitEnqueues(group: EnqueueEntry[]): void {
     let outcomes: Outcome[];
@@ -215,16 +230,72 @@ export class SqliteDriver implements StorageDriver {
 
   /** Inside the group's transaction: each caller's rows, or the error that undid them. */
   private insertEach(group: EnqueueEntry[]): Outcome[] {
-    return group.map(({ item: p }) => {
+    const plain = group.filter((g) => isPlain(g.item)).map((g) => g.item);
+    let together = plain.length > 0;
+    if (together) {
       try {
-        const only = p.messages.length === 1 ? p.messages[0] : null;
-        return {
-          ok: only && only.idempotencyKey === null ? [this.insertOne(only, p.now)] : this.insertBatch(p),
-        };
+        this.insertPlain(plain);
       } catch (err) {
+        this.mustStillBeInTransaction(err);
+        together = false;
+      }
+    }
+    return group.map(({ item: p }) => {
+      if (together && isPlain(p)) return { ok: p.messages.map((m) => ({ id: m.id, created: true })) };
+      try {
+        return { ok: this.insertBatch(p) };
+      } catch (err) {
+        this.mustStillBeInTransaction(err);
         return { err };
       }
     });
+  }
+
+  /**
+   * After a failed statement inside the group: some errors (a full disk, an I/O error) make SQLite
+   * roll back the whole transaction, and what ran next would commit on its own. Then the group
+   * fails as one, with nothing stored.
+   */
+  private mustStillBeInTransaction(err: unknown): void {
+    if (!this.db.inTransaction) throw err;
+  }
+
+  /**
+   * Callers' rows without idempotency keys, all or none, INSERT_ROWS_MAX rows a statement. A
+   * single statement is atomic by itself; more than one are undone together by a savepoint.
+   */
+  private insertPlain(callers: EnqueueParams[]): void {
+    let rows = 0;
+    for (const p of callers) rows += p.messages.length;
+    if (rows <= INSERT_ROWS_MAX) this.insertRows(callers);
+    else this.insertRowsTogether(callers);
+  }
+
+  private insertRows(callers: EnqueueParams[]): void {
+    const values: unknown[] = [];
+    let rows = 0;
+    for (const p of callers) {
+      for (const m of p.messages) {
+        const { body, contentType } = bodyToColumns(m.body);
+        values.push(m.id, m.name, body, contentType, p.now, m.visibleAt, m.expiresAt, null, m.traceparent);
+        if (++rows === INSERT_ROWS_MAX) {
+          this.rowsStatement(rows).run(values);
+          values.length = 0;
+          rows = 0;
+        }
+      }
+    }
+    if (rows > 0) this.rowsStatement(rows).run(values);
+  }
+
+  /** The `n`-row INSERT, prepared on first use (groups come in every size up to the limit). */
+  private rowsStatement(n: number): Database.Statement {
+    let st = this.insertRowsStatements[n];
+    if (!st) {
+      st = this.db.prepare(insertRowsSql(n));
+      this.insertRowsStatements[n] = st;
+    }
+    return st;
   }
 
   private insertOne(m: EnqueueParams['messages'][number], now: number): EnqueueResult {
