@@ -44,6 +44,7 @@ import {
   INSERT_ROWS_MAX,
   insertRowsSql,
   makeStatements,
+  type ReceivedRow,
   type Row,
   STATE_WHERE,
 } from './statements.ts';
@@ -322,23 +323,26 @@ export class SqliteDriver implements StorageDriver {
   }
 
   async receive(p: ReceiveParams): Promise<ReceivedMessage[]> {
+    const name = p.name;
+    const lockToken = newToken();
+    const lockedUntil = p.now + p.lockDurationMs;
     const rows = this.st.receive.all({
-      name: p.name,
+      name,
       now: p.now,
-      until: p.now + p.lockDurationMs,
+      until: lockedUntil,
       worker: p.workerId,
       limit: p.limit,
-      token: newToken(),
-    }) as Row[];
-    return rows.map((r) => ({
-      id: r.id,
-      name: r.name,
-      body: bodyFromColumns(r.body, r.content_type),
-      deliveryCount: r.delivery_count,
-      enqueuedAt: r.enqueued_at,
-      lockToken: r.lock_token!,
-      lockedUntil: r.locked_until!,
-      traceparent: r.traceparent,
+      token: lockToken,
+    }) as ReceivedRow[];
+    return rows.map(([id, body, contentType, deliveryCount, enqueuedAt, traceparent]) => ({
+      id,
+      name,
+      body: bodyFromColumns(body, contentType),
+      deliveryCount,
+      enqueuedAt,
+      lockToken,
+      lockedUntil,
+      traceparent,
     }));
   }
 
@@ -373,9 +377,9 @@ export class SqliteDriver implements StorageDriver {
         s.id,
         s.lockToken,
         now,
-      ) as { name: string } | undefined;
-      if (!done) return 'lockLost';
-      completed.set(done.name, (completed.get(done.name) ?? 0) + 1);
+      ) as string | undefined;
+      if (done === undefined) return 'lockLost';
+      completed.set(done, (completed.get(done) ?? 0) + 1);
       return 'ok';
     }
     if (s.kind === 'abandon') {
