@@ -66,6 +66,8 @@ type SettledCount = { name: string; state: string; n: number };
 type Outcome = { ok: EnqueueResult[] } | { err: unknown };
 type EnqueueEntry = BatchEntry<EnqueueParams, EnqueueResult[]>;
 
+type SettleBatch = { settlements: Settlement[]; now: number };
+
 /** An enqueue without idempotency keys: its rows only need inserting. */
 const isPlain = (p: EnqueueParams) => p.messages.every((m) => m.idempotencyKey === null);
 
@@ -102,6 +104,8 @@ export class SqliteDriver implements StorageDriver {
   private readonly insertRowsTogether: (callers: EnqueueParams[]) => void;
   /** Multi-row INSERTs by row count. */
   private readonly insertRowsStatements: Database.Statement[] = [];
+  /** A settle batch's transaction, made once like insertGroup's. */
+  private readonly settleBatch: (p: SettleBatch) => SettleOutcome[];
   private stopCheckpoints: (() => Promise<void>) | null = null;
 
   constructor(options: SqliteOptions) {
@@ -123,6 +127,7 @@ export class SqliteDriver implements StorageDriver {
     );
     this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
     this.insertRowsTogether = this.db.transaction((callers: EnqueueParams[]) => this.insertRows(callers));
+    this.settleBatch = this.db.transaction((p: SettleBatch) => this.settleEach(p));
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
@@ -353,14 +358,17 @@ export class SqliteDriver implements StorageDriver {
     return { lockedUntil };
   }
 
-  async settle(p: { settlements: Settlement[]; now: number }): Promise<SettleOutcome[]> {
-    return this.db.transaction(() => {
-      const completed = new Map<string, number>();
-      const outcomes = p.settlements.map((s) => this.settleInTx(s, p.now, completed));
-      const minute = Math.floor(p.now / MINUTE_MS) * MINUTE_MS;
-      for (const [name, n] of completed) this.st.countCompleted.run(minute, name, n);
-      return outcomes;
-    })();
+  async settle(p: SettleBatch): Promise<SettleOutcome[]> {
+    return this.settleBatch(p);
+  }
+
+  /** Inside the batch's transaction: each item, then the batch's completions counted. */
+  private settleEach(p: SettleBatch): SettleOutcome[] {
+    const completed = new Map<string, number>();
+    const outcomes = p.settlements.map((s) => this.settleInTx(s, p.now, completed));
+    const minute = Math.floor(p.now / MINUTE_MS) * MINUTE_MS;
+    for (const [name, n] of completed) this.st.countCompleted.run(minute, name, n);
+    return outcomes;
   }
 
   /** Settles one item; a completion is added to `completed` (per task name) for the batch's count. */
