@@ -313,6 +313,27 @@ export function driverContract(label: string, open: DriverFactory, suite: Contra
       assert.equal((await d.getMessage({ id: m2.id, now: T0 + LOCK + 1 }))!.state, 'queued');
     });
 
+    it('settle › a batch of 150 completions completes each held lock and loses each other, item by item', async () => {
+      await d.enqueue({ messages: Array.from({ length: 150 }, (_, i) => msg('a', i)), now: T0 });
+      const got = await take('a', T0, 150);
+      assert.equal(got.length, 150);
+      // A wrong token on one item of each 64, and on the last.
+      const lost = new Set([3, 70, 149]);
+      const outcomes = await d.settle({
+        settlements: got.map((m, i) => complete(lost.has(i) ? { ...m, lockToken: 'f'.repeat(32) } : m, i)),
+        now: T0 + 1,
+      });
+      assert.deepEqual(
+        outcomes,
+        got.map((_, i) => (lost.has(i) ? 'lockLost' : 'ok')),
+      );
+      const [c] = await d.counts({ now: T0 + 1, names: ['a'] });
+      assert.equal(c.completed, 147);
+      assert.equal(c.running, 3);
+      assert.equal((await d.getMessage({ id: got[100].id, now: T0 + 1 }))!.result, 100);
+      assert.equal((await d.getMessage({ id: got[70].id, now: T0 + 1 }))!.state, 'running');
+    });
+
     it('abandon › makes the message visible again at the retry time and records the error', async () => {
       const id = await put('a', 1);
       const [m] = await take('a');

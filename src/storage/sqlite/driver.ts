@@ -41,11 +41,13 @@ import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import {
   COUNT_SETTLED,
-  INSERT_ROWS_MAX,
+  completeRowsSql,
   insertRowsSql,
   makeStatements,
   type ReceivedRow,
+  ROWS_PER_STATEMENT,
   type Row,
+  SizedStatements,
   STATE_WHERE,
 } from './statements.ts';
 
@@ -102,8 +104,9 @@ export class SqliteDriver implements StorageDriver {
   private readonly insertGroup: Database.Transaction<(group: EnqueueEntry[]) => Outcome[]>;
   /** Plain callers' rows in several statements, in a savepoint (see insertPlain). */
   private readonly insertRowsTogether: (callers: EnqueueParams[]) => void;
-  /** Multi-row INSERTs by row count. */
-  private readonly insertRowsStatements: Database.Statement[] = [];
+  /** Multi-row INSERTs and completions, by row count. */
+  private readonly insertRowsStatements: SizedStatements;
+  private readonly completeRowsStatements: SizedStatements;
   /** A settle batch's transaction, made once like insertGroup's. */
   private readonly settleBatch: (p: SettleBatch) => SettleOutcome[];
   private stopCheckpoints: (() => Promise<void>) | null = null;
@@ -128,6 +131,8 @@ export class SqliteDriver implements StorageDriver {
     this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
     this.insertRowsTogether = this.db.transaction((callers: EnqueueParams[]) => this.insertRows(callers));
     this.settleBatch = this.db.transaction((p: SettleBatch) => this.settleEach(p));
+    this.insertRowsStatements = new SizedStatements(this.db, insertRowsSql);
+    this.completeRowsStatements = new SizedStatements(this.db, completeRowsSql, true);
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
@@ -267,13 +272,13 @@ export class SqliteDriver implements StorageDriver {
   }
 
   /**
-   * Callers' rows without idempotency keys, all or none, INSERT_ROWS_MAX rows a statement. A
+   * Callers' rows without idempotency keys, all or none, ROWS_PER_STATEMENT rows a statement. A
    * single statement is atomic by itself; more than one are undone together by a savepoint.
    */
   private insertPlain(callers: EnqueueParams[]): void {
     let rows = 0;
     for (const p of callers) rows += p.messages.length;
-    if (rows <= INSERT_ROWS_MAX) this.insertRows(callers);
+    if (rows <= ROWS_PER_STATEMENT) this.insertRows(callers);
     else this.insertRowsTogether(callers);
   }
 
@@ -284,24 +289,14 @@ export class SqliteDriver implements StorageDriver {
       for (const m of p.messages) {
         const { body, contentType } = bodyToColumns(m.body);
         values.push(m.id, m.name, body, contentType, p.now, m.visibleAt, m.expiresAt, null, m.traceparent);
-        if (++rows === INSERT_ROWS_MAX) {
-          this.rowsStatement(rows).run(values);
+        if (++rows === ROWS_PER_STATEMENT) {
+          this.insertRowsStatements.get(rows).run(values);
           values.length = 0;
           rows = 0;
         }
       }
     }
-    if (rows > 0) this.rowsStatement(rows).run(values);
-  }
-
-  /** The `n`-row INSERT, prepared on first use (groups come in every size up to the limit). */
-  private rowsStatement(n: number): Database.Statement {
-    let st = this.insertRowsStatements[n];
-    if (!st) {
-      st = this.db.prepare(insertRowsSql(n));
-      this.insertRowsStatements[n] = st;
-    }
-    return st;
+    if (rows > 0) this.insertRowsStatements.get(rows).run(values);
   }
 
   private insertOne(m: EnqueueParams['messages'][number], now: number): EnqueueResult {
@@ -362,34 +357,91 @@ export class SqliteDriver implements StorageDriver {
     return this.settleBatch(p);
   }
 
-  /** Inside the batch's transaction: each item, then the batch's completions counted. */
+  /**
+   * Inside the batch's transaction: the completions together, then each other item, then the
+   * batch's completions counted. Only the current lock token of a message settles it, so taking
+   * its completion before another item for it changes no outcome. Two completions of one message
+   * (a stale holder's beside the current holder's) are told apart only by their tokens, which
+   * the multi-row statement does not answer: such a batch completes item by item.
+   */
   private settleEach(p: SettleBatch): SettleOutcome[] {
     const completed = new Map<string, number>();
-    const outcomes = p.settlements.map((s) => this.settleInTx(s, p.now, completed));
+    const held = this.completeTogether(p.settlements, p.now, completed);
+    const outcomes = p.settlements.map((s) => {
+      if (s.kind !== 'complete') return this.settleFailure(s, p.now);
+      if (held === null) return this.completeOne(s, p.now, completed);
+      return held.has(s.id) ? 'ok' : 'lockLost';
+    });
     const minute = Math.floor(p.now / MINUTE_MS) * MINUTE_MS;
     for (const [name, n] of completed) this.st.countCompleted.run(minute, name, n);
     return outcomes;
   }
 
-  /** Settles one item; a completion is added to `completed` (per task name) for the batch's count. */
-  private settleInTx(s: Settlement, now: number, completed: Map<string, number>): SettleOutcome {
-    let row: { attempt_count: number; name: string } | undefined;
-    if (s.kind === 'complete') {
-      const a = s.attempt;
-      const done = this.st.complete.get(
-        now,
-        a.startedAt,
-        a.endedAt,
-        a.worker,
-        JSON.stringify(s.result ?? null),
-        s.id,
-        s.lockToken,
-        now,
-      ) as string | undefined;
-      if (done === undefined) return 'lockLost';
-      completed.set(done, (completed.get(done) ?? 0) + 1);
-      return 'ok';
+  /**
+   * The batch's completions, ROWS_PER_STATEMENT a statement → the ids whose lock was held, each
+   * counted under its task name in `completed`; null, and nothing done, when a message has two.
+   */
+  private completeTogether(
+    settlements: Settlement[],
+    now: number,
+    completed: Map<string, number>,
+  ): Set<string> | null {
+    const ids = new Set<string>();
+    let count = 0;
+    for (const s of settlements) {
+      if (s.kind !== 'complete') continue;
+      ids.add(s.id);
+      count++;
     }
+    if (ids.size < count) return null;
+    const held = new Set<string>();
+    const values: unknown[] = [now];
+    let rows = 0;
+    const flush = () => {
+      values.push(now);
+      for (const [id, name] of this.completeRowsStatements.get(rows).all(values) as [string, string][]) {
+        held.add(id);
+        completed.set(name, (completed.get(name) ?? 0) + 1);
+      }
+      values.length = 1;
+      rows = 0;
+    };
+    for (const s of settlements) {
+      if (s.kind !== 'complete') continue;
+      const a = s.attempt;
+      values.push(s.id, s.lockToken, a.startedAt, a.endedAt, a.worker, JSON.stringify(s.result ?? null));
+      if (++rows === ROWS_PER_STATEMENT) flush();
+    }
+    if (rows > 0) flush();
+    return held;
+  }
+
+  /** One completion, for a batch that holds two of one message. */
+  private completeOne(
+    s: Extract<Settlement, { kind: 'complete' }>,
+    now: number,
+    completed: Map<string, number>,
+  ): SettleOutcome {
+    const a = s.attempt;
+    const result = JSON.stringify(s.result ?? null);
+    const name = this.st.complete.get(
+      now,
+      a.startedAt,
+      a.endedAt,
+      a.worker,
+      result,
+      s.id,
+      s.lockToken,
+      now,
+    ) as string | undefined;
+    if (name === undefined) return 'lockLost';
+    completed.set(name, (completed.get(name) ?? 0) + 1);
+    return 'ok';
+  }
+
+  /** Settles one abandon or dead-letter. */
+  private settleFailure(s: Exclude<Settlement, { kind: 'complete' }>, now: number): SettleOutcome {
+    let row: { attempt_count: number; name: string } | undefined;
     if (s.kind === 'abandon') {
       row = this.st.abandon.get(s.visibleAt, s.id, s.lockToken, now) as typeof row;
     } else {
