@@ -2,18 +2,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { SqliteDriver } from '../../src/storage/sqlite/driver.ts';
 import { newMessage, T0 } from '../support/messages.ts';
 
-describe('SQLite group commit', () => {
-  let dir: string;
-  before(() => {
-    dir = mkdtempSync(join(tmpdir(), 'taskbus-group-'));
-  });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = mkdtempSync(join(tmpdir(), 'taskbus-group-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
 
+describe('SQLite group commit', () => {
   it('enqueue › a failure that rolls back the whole transaction fails the whole group and stores nothing', async () => {
     const file = join(dir, 'rollback.db');
     const d = new SqliteDriver({ filename: file });

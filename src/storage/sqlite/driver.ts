@@ -45,9 +45,8 @@ import {
   insertRowsSql,
   makeStatements,
   type ReceivedRow,
-  ROWS_PER_STATEMENT,
   type Row,
-  SizedStatements,
+  RowStatements,
   STATE_WHERE,
 } from './statements.ts';
 
@@ -102,11 +101,9 @@ export class SqliteDriver implements StorageDriver {
    * `transaction()` call, which every group would pay for.
    */
   private readonly insertGroup: Database.Transaction<(group: EnqueueEntry[]) => Outcome[]>;
-  /** Plain callers' rows in several statements, in a savepoint (see insertPlain). */
-  private readonly insertRowsTogether: (callers: EnqueueParams[]) => void;
-  /** Multi-row INSERTs and completions, by row count. */
-  private readonly insertRowsStatements: SizedStatements;
-  private readonly completeRowsStatements: SizedStatements;
+  /** Enqueued rows and completions, many a statement. */
+  private readonly insertRows: RowStatements;
+  private readonly completeRows: RowStatements;
   /** A settle batch's transaction, made once like insertGroup's. */
   private readonly settleBatch: (p: SettleBatch) => SettleOutcome[];
   private stopCheckpoints: (() => Promise<void>) | null = null;
@@ -129,10 +126,9 @@ export class SqliteDriver implements StorageDriver {
       p.messages.map((m) => this.insertOne(m, p.now)),
     );
     this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
-    this.insertRowsTogether = this.db.transaction((callers: EnqueueParams[]) => this.insertRows(callers));
     this.settleBatch = this.db.transaction((p: SettleBatch) => this.settleEach(p));
-    this.insertRowsStatements = new SizedStatements(this.db, insertRowsSql);
-    this.completeRowsStatements = new SizedStatements(this.db, completeRowsSql, true);
+    this.insertRows = new RowStatements(this.db, insertRowsSql, 9);
+    this.completeRows = new RowStatements(this.db, completeRowsSql, 6);
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
@@ -271,32 +267,16 @@ export class SqliteDriver implements StorageDriver {
     if (!this.db.inTransaction) throw err;
   }
 
-  /**
-   * Callers' rows without idempotency keys, all or none, ROWS_PER_STATEMENT rows a statement. A
-   * single statement is atomic by itself; more than one are undone together by a savepoint.
-   */
+  /** Callers' rows without idempotency keys, all or none. */
   private insertPlain(callers: EnqueueParams[]): void {
-    let rows = 0;
-    for (const p of callers) rows += p.messages.length;
-    if (rows <= ROWS_PER_STATEMENT) this.insertRows(callers);
-    else this.insertRowsTogether(callers);
-  }
-
-  private insertRows(callers: EnqueueParams[]): void {
     const values: unknown[] = [];
-    let rows = 0;
     for (const p of callers) {
       for (const m of p.messages) {
         const { body, contentType } = bodyToColumns(m.body);
         values.push(m.id, m.name, body, contentType, p.now, m.visibleAt, m.expiresAt, null, m.traceparent);
-        if (++rows === ROWS_PER_STATEMENT) {
-          this.insertRowsStatements.get(rows).run(values);
-          values.length = 0;
-          rows = 0;
-        }
       }
     }
-    if (rows > 0) this.insertRowsStatements.get(rows).run(values);
+    this.insertRows.run(values);
   }
 
   private insertOne(m: EnqueueParams['messages'][number], now: number): EnqueueResult {
@@ -378,8 +358,8 @@ export class SqliteDriver implements StorageDriver {
   }
 
   /**
-   * The batch's completions, ROWS_PER_STATEMENT a statement → the ids whose lock was held, each
-   * counted under its task name in `completed`; null, and nothing done, when a message has two.
+   * The batch's completions, many a statement → the ids whose lock was held, each counted under
+   * its task name in `completed`; null, and nothing done, when a message has two.
    */
   private completeTogether(
     settlements: Settlement[],
@@ -387,32 +367,21 @@ export class SqliteDriver implements StorageDriver {
     completed: Map<string, number>,
   ): Set<string> | null {
     const ids = new Set<string>();
+    const values: unknown[] = [];
     let count = 0;
     for (const s of settlements) {
       if (s.kind !== 'complete') continue;
       ids.add(s.id);
       count++;
+      const a = s.attempt;
+      values.push(s.id, s.lockToken, a.startedAt, a.endedAt, a.worker, JSON.stringify(s.result ?? null));
     }
     if (ids.size < count) return null;
     const held = new Set<string>();
-    const values: unknown[] = [now];
-    let rows = 0;
-    const flush = () => {
-      values.push(now);
-      for (const [id, name] of this.completeRowsStatements.get(rows).all(values) as [string, string][]) {
-        held.add(id);
-        completed.set(name, (completed.get(name) ?? 0) + 1);
-      }
-      values.length = 1;
-      rows = 0;
-    };
-    for (const s of settlements) {
-      if (s.kind !== 'complete') continue;
-      const a = s.attempt;
-      values.push(s.id, s.lockToken, a.startedAt, a.endedAt, a.worker, JSON.stringify(s.result ?? null));
-      if (++rows === ROWS_PER_STATEMENT) flush();
+    for (const [id, name] of this.completeRows.run(values, { now }) as [string, string][]) {
+      held.add(id);
+      completed.set(name, (completed.get(name) ?? 0) + 1);
     }
-    if (rows > 0) flush();
     return held;
   }
 

@@ -39,47 +39,73 @@ const INSERT_ROW = `(?, ?, 'ready', ?, ?, ?, ?, ?, ?, ?)`;
  * parameters a row, far below SQLite's 32,766. One statement for many rows instead of one a
  * row pays the statement's start, reset and binding calls once: a fifth less CPU a row.
  */
-export const ROWS_PER_STATEMENT = 64;
+const ROWS_PER_STATEMENT = 64;
 
-/** `n` rows in one INSERT, each row's parameters as `insert`'s, row after row. */
+/** `n` rows in one INSERT, each row's parameters as `insert`'s (9), row after row. */
 export function insertRowsSql(n: number): string {
   return INSERT_INTO + Array(n).fill(INSERT_ROW).join(', ');
 }
 
 /**
- * Completes `n` deliveries in one UPDATE, each guarded as HELD: now, then per delivery (id,
- * token, started_at, ended_at, worker, result), then now again → [id, name] (RAW) of each
- * message whose lock was held. The successful attempt lives in the row itself (locked_at,
- * ended_at, locked_by), not in an attempts row: one write fewer on the hottest path. The
- * VALUES are scanned and each message found through its primary key.
+ * Completes `n` deliveries in one UPDATE, each guarded as HELD: @now, then per delivery (id,
+ * token, started_at, ended_at, worker, result) → [id, name] of each message whose lock was held.
+ * The successful attempt lives in the row itself (locked_at, ended_at, locked_by), not in an
+ * attempts row: one write fewer on the hottest path. The VALUES are scanned and each message
+ * found through its primary key.
  */
 export function completeRowsSql(n: number): string {
-  return `UPDATE messages AS m SET state = 'completed', completed_at = ?, locked_at = v.column3,
+  return `UPDATE messages AS m SET state = 'completed', completed_at = @now, locked_at = v.column3,
       ended_at = v.column4, locked_by = v.column5, result = v.column6, lock_token = NULL,
       attempt_count = m.attempt_count + 1
     FROM (VALUES ${Array(n).fill('(?, ?, ?, ?, ?, ?)').join(', ')}) AS v
-    WHERE m.id = v.column1 AND m.state = 'locked' AND m.lock_token = v.column2 AND m.locked_until > ?
+    WHERE m.id = v.column1 AND m.state = 'locked' AND m.lock_token = v.column2 AND m.locked_until > @now
     RETURNING id, name`;
 }
 
-/** A statement for every row count up to ROWS_PER_STATEMENT, each prepared on first use. */
-export class SizedStatements {
+/**
+ * Runs rows through a multi-row statement, ROWS_PER_STATEMENT rows a statement, all or none: one
+ * statement is atomic by itself, more go in a savepoint. The rows' parameters come flat, `width`
+ * a row; parameters every row shares are bound by name. A statement for each row count is
+ * prepared on first use (batches come in every size); one that answers rows answers arrays.
+ */
+export class RowStatements {
   private readonly byCount: Database.Statement[] = [];
+  private readonly together: (values: unknown[], shared?: object) => unknown[];
 
   constructor(
     private readonly db: Database.Database,
     private readonly sql: (n: number) => string,
-    private readonly raw = false,
-  ) {}
+    private readonly width: number,
+  ) {
+    this.together = db.transaction((values: unknown[], shared?: object) => this.chunks(values, shared));
+  }
 
-  get(n: number): Database.Statement {
+  /** → the rows the statements answered (none for a statement that answers none). */
+  run(values: unknown[], shared?: object): unknown[] {
+    if (values.length === 0) return [];
+    const one = values.length <= ROWS_PER_STATEMENT * this.width;
+    return one ? this.exec(values, shared) : this.together(values, shared);
+  }
+
+  private chunks(values: unknown[], shared?: object): unknown[] {
+    const per = ROWS_PER_STATEMENT * this.width;
+    const out: unknown[] = [];
+    for (let i = 0; i < values.length; i += per) out.push(...this.exec(values.slice(i, i + per), shared));
+    return out;
+  }
+
+  private exec(values: unknown[], shared?: object): unknown[] {
+    const n = values.length / this.width;
     let st = this.byCount[n];
     if (!st) {
       st = this.db.prepare(this.sql(n));
-      if (this.raw) st.raw(true);
+      if (st.reader) st.raw(true);
       this.byCount[n] = st;
     }
-    return st;
+    const params = shared ? [values, shared] : [values];
+    if (st.reader) return st.all(...params);
+    st.run(...params);
+    return [];
   }
 }
 
