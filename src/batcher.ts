@@ -29,13 +29,16 @@ export class Batcher<T, R> {
   constructor(private readonly o: BatcherOptions<T, R>) {}
 
   add(item: T): Promise<R> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    return new Promise((resolve, reject) => this.push(item, resolve, reject));
+  }
+
+  /** As `add`, with callbacks instead of a promise: for callers that add an item per task. */
+  push(item: T, resolve: (r: R) => void, reject: (err: unknown) => void): void {
+    this.queue.push({ item, resolve, reject });
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
   }
 
   private flush(): void {

@@ -111,7 +111,10 @@ export function startProcessSpan(m: {
       'messaging.message.delivery_count': m.deliveryCount,
     });
   }
-  return { span, context: trace.setSpan(parent, span) };
+  // A span without a valid context (no SDK and no stored traceparent) has nothing to pass on:
+  // the handler runs in the parent context, and no context is built per delivery.
+  const context = isSpanContextValid(span.spanContext()) ? trace.setSpan(parent, span) : parent;
+  return { span, context };
 }
 
 /**

@@ -5,7 +5,7 @@ import { decideFailure, toAttemptError } from '../core/decide.ts';
 import { isTaskbusError } from '../errors.ts';
 import { endProcessSpan, startProcessSpan, traceIdOf } from '../observability/tracing.ts';
 import { decodeBody } from '../storage/common.ts';
-import type { ReceivedMessage, Settlement, StorageDriver } from '../storage/driver.ts';
+import type { ReceivedMessage, Settlement, SettleOutcome, StorageDriver } from '../storage/driver.ts';
 import type { LoadedTask, TaskContext } from '../tasks/define.ts';
 import type { Json } from '../types.ts';
 import type { Settler } from './settler.ts';
@@ -66,7 +66,7 @@ export interface RunnerDeps {
  * the per-attempt timeout and settles through the shared Settler (batched).
  */
 export class TaskRunner {
-  private readonly running = new Map<string, { ac: LazyAbort; done: Promise<void> }>();
+  private readonly running = new Map<string, Attempt>();
   private readonly buffer: ReceivedMessage[] = [];
   private receiving: Promise<ReceivedMessage[]> | null = null;
   private fetching = false;
@@ -180,18 +180,23 @@ export class TaskRunner {
   }
 
   private startExecution(m: ReceivedMessage): void {
-    const ac = new LazyAbort();
-    const done = this.execute(m, ac)
-      // Only a settle that failed for good lands here (storage down for ~30 s): the message is
-      // redelivered when its lock expires, so log it and keep the worker alive.
-      .catch((err) =>
-        this.deps.log.error(
-          { err, task: m.name, messageId: m.id },
-          'settle failed; the message will be redelivered',
-        ),
-      )
-      .finally(() => this.release(m.id));
-    this.running.set(m.id, { ac, done });
+    const a = new Attempt(m, this.deps.clock.now(), this.task.settings.timeoutMs, this.deps, this.events);
+    this.running.set(m.id, a);
+    this.arm(a);
+    this.deps.hooks.onStart?.(m, a.startedAt);
+    let result: unknown;
+    try {
+      // The handler runs in a span continued from the message's traceparent (a no-op without an
+      // OpenTelemetry SDK), so its spans and follow-up enqueues join the request's trace.
+      result = otel.with(a.trace.context, this.task.handler, undefined, decodeBody(m.body), a.ctx);
+    } catch (err) {
+      result = Promise.reject(err);
+    }
+    // Ends in a later microtask even when the handler returned at once, as an async one does.
+    Promise.resolve(result).then(
+      (value) => a.end(false, value),
+      (err) => a.end(true, err),
+    );
   }
 
   private pumpScheduled = false;
@@ -210,142 +215,173 @@ export class TaskRunner {
     });
   }
 
-  private async execute(m: ReceivedMessage, ac: LazyAbort): Promise<void> {
-    const { clock, settler, driver } = this.deps;
+  /**
+   * One timer per attempt, at whichever comes first: the timeout, or the lock renewal, due when
+   * half of the remaining lock is left (one missed renewal still leaves slack). The first
+   * renewal counts from the lock's own expiry, since a prefetched message waited.
+   */
+  private arm(a: Attempt): void {
+    const now = this.deps.clock.now();
+    const renewIn = Math.max(1, Math.floor((a.lockedUntil - now) / 2));
+    a.timer = this.deps.clock.setTimeout(a.onTimer, Math.max(0, Math.min(a.deadline - now, renewIn)));
+  }
+
+  /** The attempt's timer: time out, or renew the lock and arm again. */
+  private async renew(a: Attempt): Promise<void> {
+    const { clock, driver } = this.deps;
     const s = this.task.settings;
-    const startedAt = clock.now();
-    const ctx = new AttemptContext(m, ac, this.deps);
-    let lockLost = false;
-    let finished = false;
-    // One timer per attempt, at whichever comes first: the timeout, or the lock renewal, due when
-    // half of the remaining lock is left (one missed renewal still leaves slack). The first
-    // renewal counts from the lock's own expiry, since a prefetched message waited.
-    const deadline = startedAt + s.timeoutMs;
-    let lockedUntil = m.lockedUntil;
-    let timer: unknown;
-    const arm = () => {
-      const now = clock.now();
-      const renewIn = Math.max(1, Math.floor((lockedUntil - now) / 2));
-      timer = clock.setTimeout(onTimer, Math.max(0, Math.min(deadline - now, renewIn)));
-    };
-    const onTimer = async () => {
-      if (finished || ac.aborted) return;
-      if (clock.now() >= deadline) {
-        ac.abort(new TimeoutError(s.timeoutMs));
+    if (a.finished || a.aborted) return;
+    if (clock.now() >= a.deadline) {
+      a.abort(new TimeoutError(s.timeoutMs));
+      return;
+    }
+    try {
+      ({ lockedUntil: a.lockedUntil } = await driver.renewLock({
+        id: a.m.id,
+        lockToken: a.m.lockToken,
+        lockDurationMs: s.lockDurationMs,
+        now: clock.now(),
+      }));
+    } catch (err) {
+      if (isTaskbusError(err, 'LOCK_LOST')) {
+        a.lockLost = true;
+        a.abort(err);
         return;
       }
-      try {
-        ({ lockedUntil } = await driver.renewLock({
-          id: m.id,
-          lockToken: m.lockToken,
-          lockDurationMs: s.lockDurationMs,
-          now: clock.now(),
-        }));
-      } catch (err) {
-        if (isTaskbusError(err, 'LOCK_LOST')) {
-          lockLost = true;
-          ac.abort(err);
-          return;
-        }
-        ctx.logger().warn({ err }, 'lock renewal failed; retrying');
-      }
-      if (!finished && !ac.aborted) arm();
-    };
-    arm();
-    this.deps.hooks.onStart?.(m, startedAt);
+      a.ctx.logger().warn({ err }, 'lock renewal failed; retrying');
+    }
+    if (!a.finished && !a.aborted) this.arm(a);
+  }
 
+  private readonly events: AttemptEvents = {
+    ended: (a, failed, value) => this.ended(a, failed, value),
+    timer: (a) => void this.renew(a),
+  };
+
+  /**
+   * The end of an attempt, once: the handler returned (`value` its result) or threw (`value`
+   * what it threw), or the attempt was aborted (timeout, lost lock, shutdown) while it ran.
+   * Settles it, unless the lock was lost.
+   */
+  private ended(a: Attempt, failed: boolean, value: unknown): void {
+    const { clock, log } = this.deps;
+    const m = a.m;
     let settlement: Settlement;
-    let thrownError: unknown;
-    // The handler runs in a span continued from the message's traceparent (a no-op without an
-    // OpenTelemetry SDK), so its spans and follow-up enqueues join the request's trace.
-    const trace = startProcessSpan(m);
     try {
-      const result = await ac.race(
-        Promise.resolve().then(() =>
-          otel.with(trace.context, () => this.task.handler(decodeBody(m.body), ctx)),
-        ),
-      );
-      const endedAt = clock.now();
-      settlement = {
+      settlement = this.settlementOf(a, failed, value, clock.now());
+      endProcessSpan(a.trace.span, {
+        kind: settlement.kind,
+        reason: settlement.kind === 'deadletter' ? settlement.reason : undefined,
+        error: failed ? value : undefined,
+      });
+    } catch (err) {
+      log.error({ err, task: m.name, messageId: m.id }, 'could not settle; the message will be redelivered');
+      this.finish(a);
+      return;
+    }
+    this.observeDuration(settlement.attempt.endedAt - a.startedAt);
+    if (!this.stopping) this.release(m.id);
+    if (a.lockLost) {
+      // Another worker may hold the message now; the rescuer records this delivery.
+      a.ctx.logger().warn('lock lost while the handler ran; not settling');
+      this.finish(a);
+      return;
+    }
+    this.deps.settler.settleThen(
+      settlement,
+      (outcome) => {
+        try {
+          this.settled(a, settlement, outcome);
+        } catch (err) {
+          log.error({ err, task: m.name, messageId: m.id }, 'a listener of the settlement failed');
+        }
+        this.finish(a);
+      },
+      // Only a settle that failed for good lands here (storage down for ~30 s): the message is
+      // redelivered when its lock expires, so log it and keep the worker alive.
+      (err) => {
+        log.error({ err, task: m.name, messageId: m.id }, 'settle failed; the message will be redelivered');
+        this.finish(a);
+      },
+    );
+  }
+
+  /** What the attempt's end means for the message: complete, retry later or dead-letter. */
+  private settlementOf(a: Attempt, failed: boolean, value: unknown, endedAt: number): Settlement {
+    const m = a.m;
+    const worker = this.deps.workerId;
+    if (!failed) {
+      return {
         kind: 'complete',
         id: m.id,
         lockToken: m.lockToken,
-        result: toJson(result),
-        attempt: { startedAt, endedAt, worker: this.deps.workerId, error: null },
+        result: toJson(value),
+        attempt: { startedAt: a.startedAt, endedAt, worker, error: null },
       };
-    } catch (thrown) {
-      thrownError = thrown;
-      const endedAt = clock.now();
-      const error = toAttemptError(thrown);
-      const attempt = { startedAt, endedAt, worker: this.deps.workerId, error };
-      if (thrown instanceof ShutdownError) {
-        // Shutdown is not the handler's failure: visible again at once, never dead-lettered here.
-        settlement = { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: endedAt, attempt };
-      } else {
-        const outcome = decideFailure({
-          deliveryCount: m.deliveryCount,
-          maxDeliveryCount: s.maxDeliveryCount,
-          backoff: s.backoff,
-          error,
-          now: endedAt,
-          random: this.deps.random,
-          deadLetter:
-            thrown instanceof DeadLetterSignal
-              ? { reason: thrown.reason, description: thrown.description }
-              : undefined,
-        });
-        settlement =
-          outcome.kind === 'retry'
-            ? { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: outcome.visibleAt, attempt }
-            : {
-                kind: 'deadletter',
-                id: m.id,
-                lockToken: m.lockToken,
-                reason: outcome.reason,
-                description: outcome.description,
-                attempt,
-              };
-        if (settlement.kind === 'deadletter') {
-          if (this.deps.log.isLevelEnabled('warn')) {
-            ctx.logger().warn({ reason: settlement.reason, err: error }, 'dead-lettered');
-          }
-        } else if (this.deps.log.isLevelEnabled('info')) {
-          ctx
-            .logger()
-            .info(
-              { err: error, retryAt: new Date(settlement.visibleAt).toISOString() },
-              'attempt failed; will retry',
-            );
-        }
-      }
-    } finally {
-      finished = true;
-      clock.clearTimeout(timer);
     }
-    endProcessSpan(trace.span, {
-      kind: settlement.kind,
-      reason: settlement.kind === 'deadletter' ? settlement.reason : undefined,
-      error: thrownError,
+    const thrown = value;
+    const error = toAttemptError(thrown);
+    const attempt = { startedAt: a.startedAt, endedAt, worker, error };
+    if (thrown instanceof ShutdownError) {
+      // Shutdown is not the handler's failure: visible again at once, never dead-lettered here.
+      return { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: endedAt, attempt };
+    }
+    const outcome = decideFailure({
+      deliveryCount: m.deliveryCount,
+      maxDeliveryCount: this.task.settings.maxDeliveryCount,
+      backoff: this.task.settings.backoff,
+      error,
+      now: endedAt,
+      random: this.deps.random,
+      deadLetter:
+        thrown instanceof DeadLetterSignal
+          ? { reason: thrown.reason, description: thrown.description }
+          : undefined,
     });
-    this.observeDuration(settlement.attempt.endedAt - startedAt);
-    if (!this.stopping) this.release(m.id);
-    if (lockLost) {
-      // Another worker may hold the message now; the rescuer records this delivery.
-      ctx.logger().warn('lock lost while the handler ran; not settling');
-      return;
+    if (outcome.kind === 'retry') {
+      if (this.deps.log.isLevelEnabled('info')) {
+        a.ctx
+          .logger()
+          .info(
+            { err: error, retryAt: new Date(outcome.visibleAt).toISOString() },
+            'attempt failed; will retry',
+          );
+      }
+      return { kind: 'abandon', id: m.id, lockToken: m.lockToken, visibleAt: outcome.visibleAt, attempt };
     }
-    const outcome = await settler.settle(settlement);
+    if (this.deps.log.isLevelEnabled('warn')) {
+      a.ctx.logger().warn({ reason: outcome.reason, err: error }, 'dead-lettered');
+    }
+    return {
+      kind: 'deadletter',
+      id: m.id,
+      lockToken: m.lockToken,
+      reason: outcome.reason,
+      description: outcome.description,
+      attempt,
+    };
+  }
+
+  /** After the settlement committed (or was refused for a lost lock). */
+  private settled(a: Attempt, settlement: Settlement, outcome: SettleOutcome): void {
+    const m = a.m;
     // An immediate retry (backoff 'none', shutdown) is visible now: look again without a poll.
-    if (settlement.kind === 'abandon' && settlement.visibleAt <= clock.now()) this.maybeMore = true;
+    if (settlement.kind === 'abandon' && settlement.visibleAt <= this.deps.clock.now()) this.maybeMore = true;
     if (outcome === 'lockLost')
-      ctx.logger().warn('lock lost before settling; the message will be redelivered');
+      a.ctx.logger().warn('lock lost before settling; the message will be redelivered');
     this.deps.hooks.onSettled?.({
       name: m.name,
       id: m.id,
       kind: settlement.kind,
-      durationMs: settlement.attempt.endedAt - startedAt,
+      durationMs: settlement.attempt.endedAt - a.startedAt,
       deliveryCount: m.deliveryCount,
     });
+  }
+
+  /** The attempt is over, settled or not: its slot is free (at shutdown only now) and stop() may go on. */
+  private finish(a: Attempt): void {
+    a.over();
+    this.release(a.m.id);
   }
 
   /** Stops receiving; waits up to `graceMs` for running handlers, then aborts the rest. */
@@ -353,7 +389,7 @@ export class TaskRunner {
     this.stopping = true;
     await this.receiving?.catch(() => {});
     await this.releaseBuffer();
-    const all = () => Promise.all([...this.running.values()].map((r) => r.done));
+    const all = () => Promise.all([...this.running.values()].map((a) => a.done()));
     if (this.running.size === 0) return;
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((r) => {
@@ -362,7 +398,7 @@ export class TaskRunner {
     const first = await Promise.race([all().then(() => 'done' as const), graceOver]);
     clearTimeout(timer);
     if (first === 'timeout') {
-      for (const r of this.running.values()) r.ac.abort(new ShutdownError());
+      for (const a of this.running.values()) a.abort(new ShutdownError());
       await all();
     }
   }
@@ -383,13 +419,13 @@ class AttemptContext implements TaskContext {
   readonly deliveryCount: number;
   // Private fields (#): the driver and the lock token stay out of the handler's reach.
   readonly #m: ReceivedMessage;
-  readonly #ac: LazyAbort;
+  readonly #ac: { readonly signal: AbortSignal };
   readonly #deps: RunnerDeps;
   #date: Date | null = null;
   #child: Logger | null = null;
   #facade: TaskContext['log'] | null = null;
 
-  constructor(m: ReceivedMessage, ac: LazyAbort, deps: RunnerDeps) {
+  constructor(m: ReceivedMessage, ac: { readonly signal: AbortSignal }, deps: RunnerDeps) {
     this.id = m.id;
     this.name = m.name;
     this.deliveryCount = m.deliveryCount;
@@ -444,16 +480,50 @@ class AttemptContext implements TaskContext {
   }
 }
 
+/** What the runner does for every attempt: one object per runner, shared by its attempts. */
+interface AttemptEvents {
+  ended(a: Attempt, failed: boolean, value: unknown): void;
+  timer(a: Attempt): void;
+}
+
 /**
- * An attempt's abort: `signal` is a real AbortSignal, made only when the handler reads
- * `ctx.signal` (most never do, and an AbortController with its listeners cost a tenth of a
- * no-op delivery). `abort` rejects the attempt's race at once either way.
+ * One attempt in progress: its lock, timer, abort and span, kept as fields of one object rather
+ * than in closures and promises made per delivery (a no-op delivery's garbage is most of a
+ * worker's CPU at high rates). `signal` is a real AbortSignal, made only when the handler reads
+ * `ctx.signal` (most never do, and an AbortController with its listeners cost a tenth of a no-op
+ * delivery). The attempt ends once: when the handler settles, or at once when it is aborted.
  */
-class LazyAbort {
+class Attempt {
+  readonly startedAt: number;
+  readonly deadline: number;
+  lockedUntil: number;
+  timer: unknown = undefined;
   aborted = false;
+  finished = false;
+  lockLost = false;
+  readonly ctx: AttemptContext;
+  readonly trace: ReturnType<typeof startProcessSpan>;
+  /** The timer's callback, made once: the runner renews the lock or times the attempt out. */
+  readonly onTimer: () => void;
   private reason: unknown;
   private controller: AbortController | null = null;
-  private rejectRace: ((reason: unknown) => void) | null = null;
+  private isOver = false;
+  private whenOver: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  constructor(
+    readonly m: ReceivedMessage,
+    startedAt: number,
+    timeoutMs: number,
+    private readonly deps: RunnerDeps,
+    private readonly events: AttemptEvents,
+  ) {
+    this.onTimer = () => events.timer(this);
+    this.startedAt = startedAt;
+    this.deadline = startedAt + timeoutMs;
+    this.lockedUntil = m.lockedUntil;
+    this.ctx = new AttemptContext(m, this, deps);
+    this.trace = startProcessSpan(m);
+  }
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -468,16 +538,33 @@ class LazyAbort {
     this.aborted = true;
     this.reason = reason;
     this.controller?.abort(reason);
-    this.rejectRace?.(reason);
+    this.end(true, reason);
   }
 
-  /** Settles with the handler, or rejects with the reason as soon as the attempt is aborted. */
-  race<T>(p: Promise<T>): Promise<T> {
-    if (this.aborted) return Promise.reject(this.reason);
-    return new Promise<T>((resolve, reject) => {
-      this.rejectRace = reject;
-      p.then(resolve, reject);
-    });
+  /** The handler's outcome (its result, or what it threw), or the abort's; the first one counts. */
+  end(failed: boolean, value: unknown): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.deps.clock.clearTimeout(this.timer);
+    // Held until the settlement commits: keep no more than that needs.
+    this.timer = undefined;
+    this.events.ended(this, failed, value);
+  }
+
+  /** Settled, or given up: stop() waits for this. */
+  over(): void {
+    this.isOver = true;
+    this.whenOver?.resolve();
+  }
+
+  done(): Promise<void> {
+    if (this.isOver) return Promise.resolve();
+    if (!this.whenOver) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.whenOver = { promise, resolve };
+    }
+    return this.whenOver.promise;
   }
 }
 

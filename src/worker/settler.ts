@@ -24,6 +24,11 @@ export class Settler {
     return this.batcher.add(s);
   }
 
+  /** As `settle`, with callbacks: no promise per settlement on the worker's hot path. */
+  settleThen(s: Settlement, resolve: (o: SettleOutcome) => void, reject: (err: unknown) => void): void {
+    this.batcher.push(s, resolve, reject);
+  }
+
   /**
    * A settle that fails on a storage error (connection lost) is retried with backoff for up to
    * ~30 s: the lock may expire meanwhile, in which case the message is redelivered (at least once).
@@ -35,7 +40,7 @@ export class Settler {
           settlements: batch.map((b) => b.item),
           now: this.clock.now(),
         });
-        for (const [i, b] of batch.entries()) b.resolve(outcomes[i]);
+        for (let i = 0; i < batch.length; i++) batch[i].resolve(outcomes[i]);
         return;
       } catch (err) {
         if (attempt >= 8) throw err;

@@ -62,6 +62,49 @@ describe('worker', () => {
     assert.match(m.attempts[0].error!.stack!, /TypeError: failure 1\n\s+at /);
   });
 
+  it('complete › a handler that is not async completes with the value it returns', async () => {
+    const tb = await bus({ plain: (b: { n: number }) => ({ double: b.n * 2 }) });
+    await tb.startWorkers();
+    const { id } = await tb.enqueue('plain', { n: 21 });
+    const m = await done(tb, id);
+    assert.deepEqual(m.result, { double: 42 });
+  });
+
+  it('retry › a handler that throws before returning, or rejects with undefined, fails its attempt', async () => {
+    const tb = await bus({
+      sync: {
+        handler: () => {
+          throw new RangeError('at once');
+        },
+        maxDeliveryCount: 1,
+      },
+      nothing: { handler: () => Promise.reject(undefined), maxDeliveryCount: 1 },
+    });
+    await tb.startWorkers();
+    const a = await tb.enqueue('sync', {});
+    const b = await tb.enqueue('nothing', {});
+    const ma = await done(tb, a.id, 'deadlettered');
+    assert.deepEqual([ma.attempts[0].error?.name, ma.attempts[0].error?.message], ['RangeError', 'at once']);
+    const mb = await done(tb, b.id, 'deadlettered');
+    assert.equal(mb.attempts.length, 1);
+    assert.equal(mb.attempts[0].error?.message, 'undefined');
+  });
+
+  it('settled event › a listener that throws is logged; the worker goes on settling', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'error' }, { write: (l: string) => void lines.push(l) });
+    const tb = await bus({ ok: async () => 'fine' }, { logger });
+    tb.on('settled', () => {
+      throw new Error('listener bug');
+    });
+    await tb.startWorkers();
+    const first = await tb.enqueue('ok', {});
+    const second = await tb.enqueue('ok', {});
+    await done(tb, first.id);
+    await done(tb, second.id);
+    await waitFor(() => lines.filter((l) => l.includes('listener bug')).length >= 2, 'both logged');
+  });
+
   it('retry › waits out the configured backoff on the injected clock', async () => {
     const clock = new ManualClock();
     let calls = 0;
