@@ -213,6 +213,8 @@ export class Taskbus extends EventEmitter<TaskbusEvents> {
       hooks: {
         onStart: (m, now) => {
           hooks.onStart?.(m, now);
+          // The event object is made only for a listener (metrics): not for every delivery.
+          if (this.listenerCount('started') === 0) return;
           this.emit('started', {
             name: m.name,
             id: m.id,

@@ -10,6 +10,7 @@
 import {
   type Context,
   context,
+  INVALID_SPAN_CONTEXT,
   isSpanContextValid,
   ROOT_CONTEXT,
   type Span,
@@ -113,7 +114,10 @@ export function startProcessSpan(m: {
   }
   // A span without a valid context (no SDK and no stored traceparent) has nothing to pass on:
   // the handler runs in the parent context, and no context is built per delivery.
-  const context = isSpanContextValid(span.spanContext()) ? trace.setSpan(parent, span) : parent;
+  // (The API's no-op span without a parent holds INVALID_SPAN_CONTEXT itself: no hex to test.)
+  const sc = span.spanContext();
+  const context =
+    sc !== INVALID_SPAN_CONTEXT && isSpanContextValid(sc) ? trace.setSpan(parent, span) : parent;
   return { span, context };
 }
 
