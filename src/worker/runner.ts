@@ -66,7 +66,9 @@ export interface RunnerDeps {
  * the per-attempt timeout and settles through the shared Settler (batched).
  */
 export class TaskRunner {
-  private readonly running = new Map<string, Attempt>();
+  /** Attempts whose handler runs (by attempt, not id: a message redelivered here while an attempt
+   * whose lock expired still runs is two attempts). */
+  private readonly running = new Set<Attempt>();
   private readonly buffer: ReceivedMessage[] = [];
   private receiving: Promise<ReceivedMessage[]> | null = null;
   private fetching = false;
@@ -181,7 +183,7 @@ export class TaskRunner {
 
   private startExecution(m: ReceivedMessage): void {
     const a = new Attempt(m, this.deps.clock.now(), this.task.settings.timeoutMs, this.deps, this.events);
-    this.running.set(m.id, a);
+    this.running.add(a);
     this.arm(a);
     this.deps.hooks.onStart?.(m, a.startedAt);
     let result: unknown;
@@ -206,8 +208,8 @@ export class TaskRunner {
    * flight: Settler.drain covers it at shutdown). Slots freed in one event-loop turn are
    * refilled by one receive, not one receive each.
    */
-  private release(id: string): void {
-    if (!this.running.delete(id) || this.stopping || this.pumpScheduled) return;
+  private release(a: Attempt): void {
+    if (!this.running.delete(a) || this.stopping || this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
@@ -280,7 +282,7 @@ export class TaskRunner {
       return;
     }
     this.observeDuration(settlement.attempt.endedAt - a.startedAt);
-    if (!this.stopping) this.release(m.id);
+    if (!this.stopping) this.release(a);
     if (a.lockLost) {
       // Another worker may hold the message now; the rescuer records this delivery.
       a.ctx.logger().warn('lock lost while the handler ran; not settling');
@@ -381,7 +383,7 @@ export class TaskRunner {
   /** The attempt is over, settled or not: its slot is free (at shutdown only now) and stop() may go on. */
   private finish(a: Attempt): void {
     a.over();
-    this.release(a.m.id);
+    this.release(a);
   }
 
   /** Stops receiving; waits up to `graceMs` for running handlers, then aborts the rest. */

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { ManualClock } from '../../src/clock.ts';
+import { TaskbusError } from '../../src/errors.ts';
+import { openDriver } from '../../src/storage/open.ts';
 import { createTaskbus, type Taskbus, type TaskbusOptions } from '../../src/taskbus.ts';
 import type { TaskExport } from '../../src/tasks/define.ts';
 import { settle, waitFor } from '../support/wait.ts';
@@ -369,6 +371,58 @@ describe('worker', () => {
     const m = await done(tb, id);
     assert.equal(m.deliveryCount, 1);
     assert.equal(m.attempts.length, 1);
+  });
+
+  it('concurrency › a message redelivered here while its expired attempt still runs counts as a second handler', async () => {
+    const clock = new ManualClock();
+    // Renewals fail as if the database were unreachable: the first attempt runs on past its lock.
+    const real = await openDriver(':memory:', { clock });
+    const driver = new Proxy(real, {
+      get(target, key) {
+        if (key === 'renewLock') {
+          return async () => {
+            throw new TaskbusError('STORAGE_UNAVAILABLE', 'renewals are down');
+          };
+        }
+        const v = Reflect.get(target, key);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const gate: (() => void)[] = [];
+    let active = 0;
+    let most = 0;
+    const tb = await bus(
+      {
+        held: {
+          handler: async () => {
+            most = Math.max(most, ++active);
+            await new Promise<void>((r) => gate.push(r));
+            active--;
+          },
+          concurrency: 2,
+          prefetchCount: 0,
+          lockDurationMs: 1000,
+          maxDeliveryCount: 5,
+          backoff: { type: 'none' },
+        },
+      },
+      { clock, driver },
+    );
+    const first = await tb.enqueue('held', 'a');
+    await tb.startWorkers();
+    await waitFor(() => gate.length === 1, 'the first attempt');
+    clock.advance(2000); // the lock expires; the rescuer makes the message visible again
+    await waitFor(() => gate.length === 2, 'the second attempt of the same message');
+    await tb.enqueue('held', 'b');
+    clock.advance(300); // a poll: both slots are taken, so b must wait
+    await settle();
+    assert.equal(gate.length, 2);
+    assert.equal((await tb.getTask(first.id))?.deliveryCount, 2);
+    gate.shift()!(); // the expired attempt ends; its settle finds the lock lost
+    await waitFor(() => gate.length === 2, 'b starts in the slot the expired attempt left');
+    for (const r of gate.splice(0)) r();
+    await waitFor(() => gate.length === 0 && active === 0, 'all done');
+    assert.equal(most, 2);
   });
 
   it('shutdown › lets running handlers finish within the grace period', async () => {
