@@ -40,10 +40,21 @@ describe('admin API', () => {
       ['POST', '/admin/tasks/fine/deadletter/resubmit'],
       ['DELETE', '/admin/tasks/fine/deadletter'],
       ['GET', '/admin/keys'],
+      ['GET', '/admin/no-such-route'],
     ] as const) {
       const r = await t.app.inject({ method, url, headers: { 'x-functions-key': key } });
       assert.equal(r.statusCode, 401, `${method} ${url}`);
     }
+    // With the master key the unknown path is a plain 404, and the task API is not behind it.
+    const unknown = await t.app.inject({ method: 'GET', url: '/admin/no-such-route', headers: master });
+    assert.equal(unknown.statusCode, 404);
+    const task = await t.app.inject({
+      method: 'POST',
+      url: '/api/fine',
+      headers: { 'x-functions-key': key },
+      payload: {},
+    });
+    assert.equal(task.statusCode, 202);
   });
 
   it('tasks › lists each task type with its settings and counts per state', async () => {
