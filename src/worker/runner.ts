@@ -490,8 +490,8 @@ interface AttemptEvents {
 
 /**
  * One attempt in progress: its lock, timer, abort and span, kept as fields of one object rather
- * than in closures and promises made per delivery (a no-op delivery's garbage is most of a
- * worker's CPU at high rates). `signal` is a real AbortSignal, made only when the handler reads
+ * than in closures and promises made per delivery (collecting that garbage was the largest part
+ * of a busy worker's CPU). `signal` is a real AbortSignal, made only when the handler reads
  * `ctx.signal` (most never do, and an AbortController with its listeners cost a tenth of a no-op
  * delivery). The attempt ends once: when the handler settles, or at once when it is aborted.
  */
