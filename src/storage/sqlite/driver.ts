@@ -342,15 +342,16 @@ export class SqliteDriver implements StorageDriver {
    * batch's completions counted. Only the current lock token of a message settles it, so taking
    * its completion before another item for it changes no outcome. Two completions of one message
    * (a stale holder's beside the current holder's) are told apart only by their tokens, which
-   * the multi-row statement does not answer: such a batch completes item by item.
+   * the multi-row statement does not answer: such a batch completes item by item, each through
+   * the same statement with one row.
    */
   private settleEach(p: SettleBatch): SettleOutcome[] {
     const completed = new Map<string, number>();
     const held = this.completeTogether(p.settlements, p.now, completed);
     const outcomes = p.settlements.map((s) => {
       if (s.kind !== 'complete') return this.settleFailure(s, p.now);
-      if (held === null) return this.completeOne(s, p.now, completed);
-      return held.has(s.id) ? 'ok' : 'lockLost';
+      const h = held ?? (this.completeTogether([s], p.now, completed) as Set<string>);
+      return h.has(s.id) ? 'ok' : 'lockLost';
     });
     const minute = Math.floor(p.now / MINUTE_MS) * MINUTE_MS;
     for (const [name, n] of completed) this.st.countCompleted.run(minute, name, n);
@@ -383,29 +384,6 @@ export class SqliteDriver implements StorageDriver {
       completed.set(name, (completed.get(name) ?? 0) + 1);
     }
     return held;
-  }
-
-  /** One completion, for a batch that holds two of one message. */
-  private completeOne(
-    s: Extract<Settlement, { kind: 'complete' }>,
-    now: number,
-    completed: Map<string, number>,
-  ): SettleOutcome {
-    const a = s.attempt;
-    const result = JSON.stringify(s.result ?? null);
-    const name = this.st.complete.get(
-      now,
-      a.startedAt,
-      a.endedAt,
-      a.worker,
-      result,
-      s.id,
-      s.lockToken,
-      now,
-    ) as string | undefined;
-    if (name === undefined) return 'lockLost';
-    completed.set(name, (completed.get(name) ?? 0) + 1);
-    return 'ok';
   }
 
   /** Settles one abandon or dead-letter. */

@@ -131,11 +131,6 @@ const SQL = {
       RETURNING id, body, content_type, delivery_count, enqueued_at, traceparent`,
   // locked_until, id, token, now
   renew: `UPDATE messages SET locked_until = ? WHERE ${HELD}`,
-  // now, started_at, ended_at, worker, result, id, token, now → the name (PLUCK) when the lock
-  // was held. A batch whose completions name one message twice (a stale holder's beside the
-  // current one) completes item by item with it; every other batch through completeRowsSql.
-  complete: `UPDATE messages SET state = 'completed', completed_at = ?, locked_at = ?, ended_at = ?, locked_by = ?,
-      result = ?, lock_token = NULL, attempt_count = attempt_count + 1 WHERE ${HELD} RETURNING name`,
   // minute, name, n → adds a batch's completions of one task to its minute.
   countCompleted: `INSERT INTO completion_counts (minute, name, n) VALUES (?, ?, ?)
       ON CONFLICT (minute, name) DO UPDATE SET n = n + excluded.n`,
@@ -231,15 +226,13 @@ const SQL = {
 
 export type StatementName = keyof typeof SQL;
 
-/** Statements that answer arrays instead of objects, and one value instead of a row. */
+/** Statements that answer arrays instead of objects. */
 const RAW: StatementName[] = ['receive'];
-const PLUCK: StatementName[] = ['complete'];
 
 export function makeStatements(db: Database.Database): Record<StatementName, Database.Statement> {
   const out = {} as Record<StatementName, Database.Statement>;
   for (const k of Object.keys(SQL) as StatementName[]) out[k] = db.prepare(SQL[k]);
   for (const k of RAW) out[k].raw(true);
-  for (const k of PLUCK) out[k].pluck(true);
   return out;
 }
 
