@@ -1,7 +1,8 @@
 /**
  * PostgreSQL migrations: many processes migrating one empty database at once end with one
  * correct schema; a schema newer than this build is refused; the schema may come from the URL;
- * receive stays on its partial index when completed rows pile up.
+ * receive stays on its partial index when completed rows pile up and updates the rows it locked by
+ * their address; settle finds its rows through the primary key.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -16,6 +17,30 @@ import { adminQuery, POSTGRES_URL, postgresPreflight, postgresUrl, useSchemas } 
 
 describe('postgres migrations', { skip: await postgresPreflight() }, () => {
   const schemas = useSchemas();
+
+  /**
+   * A migrated schema with `rows` inserted (then analyzed), its driver, and a client that plans
+   * as a long-lived connection does: prepared statements, generic plans (the same for any batch).
+   */
+  async function planned(
+    rows: string,
+    body: (f: { schema: string; d: PostgresDriver; client: pg.Client }) => Promise<void>,
+  ) {
+    const schema = schemas.create();
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    try {
+      await d.migrate();
+      await adminQuery(rows.replaceAll('$schema', schema));
+      await adminQuery(`ANALYZE ${schema}.messages`);
+      await client.query('SET plan_cache_mode = force_generic_plan');
+      await body({ schema, d, client });
+    } finally {
+      await client.end();
+      await d.close();
+    }
+  }
 
   it('migrate › five processes migrating a fresh schema at once end with one correct schema', async () => {
     const schema = schemas.create();
@@ -167,26 +192,43 @@ describe('postgres migrations', { skip: await postgresPreflight() }, () => {
     }
   });
 
-  it('settle › finds each message by its primary key, however many messages other workers hold', async () => {
-    const schema = schemas.create();
-    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
-    const client = new pg.Client({ connectionString: POSTGRES_URL });
-    await client.connect();
-    try {
-      await d.migrate();
-      await adminQuery(
-        `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at, lock_token, locked_until)
-         SELECT 'l' || g, 'a', 'locked', 'null', g, g, 'other', 10000000 FROM generate_series(1, 5000) g`,
-      );
-      await adminQuery(
-        `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at)
-         SELECT 'r' || g, 'a', 'ready', 'null', g, g FROM generate_series(1, 10) g`,
-      );
-      await adminQuery(`ANALYZE ${schema}.messages`);
-      const got = await d.receive({ name: 'a', limit: 10, lockDurationMs: 1000, workerId: 'w', now: 1000 });
-      // The plan a long-lived connection settles with: prepared, generic (the same for any batch).
+  it('receive › updates the rows it locked by their address, not through the primary key again', async () => {
+    const rows = `INSERT INTO $schema.messages (id, name, state, body, enqueued_at, visible_at)
+      SELECT 'r' || g, 'a', 'ready', 'null', g, g FROM generate_series(1, 20000) g`;
+    await planned(rows, async ({ schema, d, client }) => {
       const sql = makeSql(pg.escapeIdentifier(schema));
-      await client.query('SET plan_cache_mode = force_generic_plan');
+      await client.query('BEGIN');
+      await client.query(
+        `PREPARE receive_batch (text, bigint, integer, bigint, text, text) AS ${sql.receive}`,
+      );
+      const plan = await client.query(
+        `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE receive_batch ('a', 30000, 400, 90000, 'w', 't')`,
+      );
+      await client.query('ROLLBACK');
+      const root = plan.rows[0]['QUERY PLAN'][0].Plan;
+      assert.deepEqual(
+        [root['Node Type'], root.Operation, root['Actual Rows']],
+        ['ModifyTable', 'Update', 400],
+      );
+      const text = JSON.stringify(root);
+      assert.match(text, /"Node Type":"Tid Scan"/);
+      assert.doesNotMatch(text, /messages_pkey/, 'no second lookup of each row by id');
+      const got = await d.receive({ name: 'a', limit: 400, lockDurationMs: 1000, workerId: 'w', now: 30000 });
+      assert.deepEqual(
+        got.map((m) => m.id),
+        Array.from({ length: 400 }, (_, k) => `r${k + 1}`).sort(),
+      );
+    });
+  });
+
+  it('settle › finds each message by its primary key, however many messages other workers hold', async () => {
+    const rows = `INSERT INTO $schema.messages (id, name, state, body, enqueued_at, visible_at, lock_token, locked_until)
+        SELECT 'l' || g, 'a', 'locked', 'null', g, g, 'other', 10000000 FROM generate_series(1, 5000) g;
+      INSERT INTO $schema.messages (id, name, state, body, enqueued_at, visible_at)
+        SELECT 'r' || g, 'a', 'ready', 'null', g, g FROM generate_series(1, 10) g`;
+    await planned(rows, async ({ schema, d, client }) => {
+      const got = await d.receive({ name: 'a', limit: 10, lockDurationMs: 1000, workerId: 'w', now: 1000 });
+      const sql = makeSql(pg.escapeIdentifier(schema));
       await client.query(`PREPARE complete_batch (bigint, json, text) AS ${sql.complete}`);
       const items = got.map((m, k) => ({
         id: m.id,
@@ -212,10 +254,7 @@ describe('postgres migrations', { skip: await postgresPreflight() }, () => {
       assert.deepEqual(await d.settle({ settlements, now: 1001 }), Array(10).fill('ok'));
       const [c] = await d.counts({ now: 1001 });
       assert.deepEqual([c.completed, c.running], [10, 5000]);
-    } finally {
-      await client.end();
-      await d.close();
-    }
+    });
   });
 
   it('migrate › a lock token outside the locked state is refused', async () => {
