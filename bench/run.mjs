@@ -30,6 +30,19 @@ const MEDIAN_KEYS = ['throughput', 'p50', 'p95', 'p99', 'walBytesPerTask'];
 // A whole run may not exceed this; partial results are still written.
 const WATCHDOG_MINUTES = Number(process.env.BENCH_MAX_MINUTES ?? 60);
 
+// A connection that the database reset ended (SQLSTATE 57P01, from its DROP DATABASE … WITH
+// (FORCE)) in a pool a peer closed without waiting and no longer listens on (see
+// recreatePgDatabase): the run it belonged to is over, so this ends no measurement and is
+// only reported. Any other uncaught error still stops the benchmark.
+process.on('uncaughtException', (err) => {
+  if (err?.code === '57P01') {
+    console.error(`[bench] a closed peer's idle connection was ended by the database reset: ${err.message}`);
+    return;
+  }
+  console.error(err);
+  process.exit(1);
+});
+
 const settings = readSettings();
 const workloadIds = settings.workloads ?? Object.keys(WORKLOADS);
 const cases = workloadIds.flatMap((w) => {

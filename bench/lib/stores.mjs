@@ -4,13 +4,26 @@
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { PG_ADMIN_URL, PG_BENCH_DB, PG_URL, REDIS } from './settings.mjs';
+import { sleep } from './util.mjs';
 
 // Dropping and recreating a whole database (rather than a schema) clears every
 // peer's tables, functions and LISTEN channels at once, and leaves the `test`
 // database that the product's own tests use alone. WITH (FORCE) ends stray
-// sessions from a run that crashed (PostgreSQL 13+).
+// sessions from a run that crashed (PostgreSQL 13+). It comes after a bounded
+// wait for the previous run's sessions to end by themselves: graphile-worker
+// 0.17 does not await its pool's end() when its runner stops, and removes the
+// pool's error listener at once, so a session ended by force in that window
+// raised an unhandled 'error' event that stopped the whole benchmark.
 export function recreatePgDatabase() {
   return withPgClient(PG_ADMIN_URL, async (client) => {
+    const others = async () =>
+      (
+        await client.query(
+          'select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
+          [PG_BENCH_DB],
+        )
+      ).rows[0].n;
+    for (let waited = 0; waited < 5000 && (await others()) > 0; waited += 50) await sleep(50);
     await client.query(`DROP DATABASE IF EXISTS ${PG_BENCH_DB} WITH (FORCE)`);
     await client.query(`CREATE DATABASE ${PG_BENCH_DB}`);
   });
