@@ -40,9 +40,9 @@ import { BACKSTOP_PAGES, checkpointInBackground, queryInBackground } from './che
 import { MIGRATIONS } from './migrations.ts';
 import { rateLimitStatements } from './ratelimit.ts';
 import {
+  COMPLETE_ROWS,
   COUNT_SETTLED,
-  completeRowsSql,
-  insertRowsSql,
+  INSERT_ROWS,
   makeStatements,
   type ReceivedRow,
   type Row,
@@ -127,8 +127,8 @@ export class SqliteDriver implements StorageDriver {
     );
     this.insertGroup = this.db.transaction((group: EnqueueEntry[]) => this.insertEach(group));
     this.settleBatch = this.db.transaction((p: SettleBatch) => this.settleEach(p));
-    this.insertRows = new RowStatements(this.db, insertRowsSql, 9);
-    this.completeRows = new RowStatements(this.db, completeRowsSql, 6);
+    this.insertRows = new RowStatements(this.db, INSERT_ROWS);
+    this.completeRows = new RowStatements(this.db, COMPLETE_ROWS);
     if (shared) {
       // Checkpoints run on a thread of their own; this connection checkpoints only as a backstop.
       this.db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
