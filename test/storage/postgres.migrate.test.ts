@@ -2,7 +2,8 @@
  * PostgreSQL migrations: many processes migrating one empty database at once end with one
  * correct schema; a schema newer than this build is refused; the schema may come from the URL;
  * receive stays on its partial index when completed rows pile up and updates the rows it locked by
- * their address; settle finds its rows through the primary key.
+ * their address; settle finds its rows through the primary key; finished messages are listed,
+ * counted and expired through one index per state.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -12,11 +13,25 @@ import { openDriver } from '../../src/storage/open.ts';
 import { PostgresDriver } from '../../src/storage/postgres/driver.ts';
 import { LATEST_VERSION, MIGRATIONS } from '../../src/storage/postgres/migrations.ts';
 import { makeSql } from '../../src/storage/postgres/statements.ts';
+import { assertFinishedByState, FINISHED_ROWS } from '../support/finished.ts';
 import { T0 } from '../support/messages.ts';
 import { adminQuery, POSTGRES_URL, postgresPreflight, postgresUrl, useSchemas } from '../support/postgres.ts';
 
 describe('postgres migrations', { skip: await postgresPreflight() }, () => {
   const schemas = useSchemas();
+
+  /** A schema as a release with migrations 1 to `version` left it. */
+  async function schemaAt(version: number): Promise<string> {
+    const schema = schemas.create();
+    await adminQuery(`CREATE SCHEMA ${schema}`);
+    await adminQuery(`CREATE TABLE ${schema}.schema_migrations
+      (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
+    for (const m of MIGRATIONS.filter((m) => m.version <= version)) {
+      await adminQuery(m.sql(schema));
+      await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES ($1, $2, 0)`, [m.version, m.name]);
+    }
+    return schema;
+  }
 
   /**
    * A migrated schema with `rows` inserted (then analyzed), its driver, and a client that plans
@@ -107,14 +122,7 @@ describe('postgres migrations', { skip: await postgresPreflight() }, () => {
   });
 
   it('migrate › completions stored before version 5 still count in the activity chart, by minute', async () => {
-    const schema = schemas.create();
-    await adminQuery(`CREATE SCHEMA ${schema}`);
-    await adminQuery(`CREATE TABLE ${schema}.schema_migrations
-      (version integer PRIMARY KEY, name text NOT NULL, applied_at bigint NOT NULL)`);
-    for (const m of MIGRATIONS.filter((m) => m.version <= 4)) {
-      await adminQuery(m.sql(schema));
-      await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES ($1, $2, 0)`, [m.version, m.name]);
-    }
+    const schema = await schemaAt(4);
     const MIN = 60_000;
     // Three completed messages of a version-4 store: two in the first minute, one in the third.
     for (const [k, at] of [T0 + 10, T0 + 20, T0 + 2 * MIN + 5].entries()) {
@@ -254,6 +262,59 @@ describe('postgres migrations', { skip: await postgresPreflight() }, () => {
       assert.deepEqual(await d.settle({ settlements, now: 1001 }), Array(10).fill('ok'));
       const [c] = await d.counts({ now: 1001 });
       assert.deepEqual([c.completed, c.running], [10, 5000]);
+    });
+  });
+
+  it('migrate › a version-6 store lists, counts and expires its finished messages through one index per state', async () => {
+    const schema = await schemaAt(6);
+    await adminQuery(
+      `INSERT INTO ${schema}.messages (id, name, state, body, enqueued_at, visible_at, completed_at,
+         deadlettered_at, dead_letter_reason)
+       SELECT id, name, state, 'null', at, at,
+         CASE WHEN state = 'completed' THEN at + 1 END, CASE WHEN state = 'deadlettered' THEN at + 1 END,
+         CASE WHEN state = 'deadlettered' THEN 'MaxDeliveryCountExceeded' END
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS v(id, name, state, at)`,
+      [0, 1, 2, 3].map((k) => FINISHED_ROWS.map((r) => r[k])),
+    );
+    const d = new PostgresDriver({ connectionString: POSTGRES_URL, schema });
+    try {
+      await d.migrate();
+      const indexes = await adminQuery(
+        'SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename = $2',
+        [schema, 'messages'],
+      );
+      await assertFinishedByState(
+        d,
+        indexes.rows.map((r) => r.indexname),
+      );
+    } finally {
+      await d.close();
+    }
+  });
+
+  it('browse › completed and dead-lettered messages are each read through their own index', async () => {
+    const rows = `INSERT INTO $schema.messages (id, name, state, body, enqueued_at, visible_at, completed_at,
+        deadlettered_at)
+      SELECT 'f' || g, 'a', CASE WHEN g % 2 = 0 THEN 'completed' ELSE 'deadlettered' END, 'null', g, g,
+        CASE WHEN g % 2 = 0 THEN g END, CASE WHEN g % 2 = 1 THEN g END
+      FROM generate_series(1, 20000) g`;
+    await planned(rows, async ({ schema, client }) => {
+      const sql = makeSql(pg.escapeIdentifier(schema));
+      for (const state of ['completed', 'deadlettered'] as const) {
+        await client.query(
+          `PREPARE browse_${state} (text, bigint, bigint, text, integer) AS ${sql.browse[state]}`,
+        );
+        const plan = await client.query(
+          `EXPLAIN (FORMAT JSON) EXECUTE browse_${state} ('a', 30000, 15000, 'f15000', 50)`,
+        );
+        assert.match(JSON.stringify(plan.rows[0]), new RegExp(`"Index Name":"messages_${state}_by_name"`));
+        const got = await client.query(`EXECUTE browse_${state} ('a', 30000, 15000, 'f15000', 3)`);
+        const first = state === 'completed' ? 14998 : 14999;
+        assert.deepEqual(
+          got.rows.map((r) => r.id),
+          [first, first - 2, first - 4].map((g) => `f${g}`),
+        );
+      }
     });
   });
 

@@ -152,7 +152,8 @@ CREATE INDEX messages_settled ON ${s}.messages (name, state, enqueued_at, id)
     // (shard: the backend pid, which runs one transaction at a time) so workers settling at once
     // never wait on each other's counter; n is not indexed, so the increment is a HOT update.
     // Keyed by minute first: the chart and the retention sweep read ranges of minutes.
-    // Retention finds old completions through messages_settled (see the maintain statement).
+    // Retention finds old completions through messages_settled (see the maintain statement;
+    // messages_completed_by_name since version 7).
     sql: (s) => `
 CREATE TABLE ${s}.completion_counts (
   minute bigint NOT NULL,
@@ -177,6 +178,22 @@ DROP INDEX ${s}.messages_completed;
     sql: (s) => `
 ALTER TABLE ${s}.messages ADD CONSTRAINT messages_lock_token
   CHECK (lock_token IS NULL OR state = 'locked') NOT VALID;
+`,
+  },
+  {
+    version: 7,
+    name: 'settled indexes per state',
+    // One browse index per settled state, keyed (name, enqueued_at, id), in place of one over both
+    // keyed (name, state, enqueued_at, id). There, a task's completions were inserted just before
+    // its dead letters: in the middle of the index once dead letters were retained, where a full
+    // page splits in half and each half stays half empty, instead of at its right edge, where a
+    // split leaves the left page full. Processing with a million finished tasks retained (half of
+    // them dead letters) cost the server ~48 µs of CPU a task, against ~42 on an empty store; with
+    // these indexes ~43, and 1,100 bytes of write-ahead log a task instead of 1,180.
+    sql: (s) => `
+CREATE INDEX messages_completed_by_name ON ${s}.messages (name, enqueued_at, id) WHERE state = 'completed';
+CREATE INDEX messages_deadlettered_by_name ON ${s}.messages (name, enqueued_at, id) WHERE state = 'deadlettered';
+DROP INDEX ${s}.messages_settled;
 `,
   },
 ];

@@ -237,7 +237,8 @@ RETURNING m.id, m.body, m.body_bytes, m.content_type, m.delivery_count, m.enqueu
     // $1 id → the message with attempts_json and history_json, or no row.
     get: `SELECT ${record(s)} FROM ${s}.messages m WHERE m.id = $1::text`,
     // Per state: $1 name, $2 now, $3 cursor enqueued_at, $4 cursor id, $5 limit → newest first,
-    // settled states through messages_settled (the row comparison is one index range), active
+    // settled states each through its own index, messages_completed_by_name or
+    // messages_deadlettered_by_name (the row comparison is one index range), active
     // ones through messages_ready and messages_locked.
     browse: Object.fromEntries(
       Object.entries(STATE_WHERE).map(([state, where]) => [
@@ -300,9 +301,11 @@ WITH c AS (
 )
 SELECT id FROM c`,
 
-    // → (name, state, n). Settled states through messages_settled (index-only when vacuumed).
-    countSettled: `SELECT name, state, count(*) AS n FROM ${s}.messages
-      WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`,
+    // → (name, state, n). Each settled state through its own index (index-only when vacuumed).
+    countSettled: `SELECT name, 'completed' AS state, count(*) AS n FROM ${s}.messages
+      WHERE state = 'completed' GROUP BY name
+      UNION ALL
+      SELECT name, 'deadlettered', count(*) FROM ${s}.messages WHERE state = 'deadlettered' GROUP BY name`,
     // $1 now → per name. Active states: few rows, through the partial indexes (an OR, not an IN,
     // so the planner can combine messages_ready and messages_locked).
     countActive: `SELECT name,
@@ -333,14 +336,15 @@ GROUP BY 2, 3`,
 
     // $1 completed cutoff, $2 limit, $3 key cutoff → (messages, keys) deleted. SKIP LOCKED so
     // maintenance on several workers never blocks; bounded by $2 rows of each kind per call.
-    // Old completions are found per task name in messages_settled (names by a loose index scan):
-    // a message completes after its enqueue, so those completed before the cutoff are among
-    // those enqueued before it. The minutes of completion_counts wholly before the cutoff go too.
+    // Old completions are found per task name in messages_completed_by_name (names by a loose
+    // index scan of it): a message completes after its enqueue, so those completed before the
+    // cutoff are among those enqueued before it. The minutes of completion_counts wholly before
+    // the cutoff go too.
     maintain: `
 WITH RECURSIVE n AS (
-  (SELECT name FROM ${s}.messages WHERE state IN ('completed', 'deadlettered') ORDER BY name LIMIT 1)
+  (SELECT name FROM ${s}.messages WHERE state = 'completed' ORDER BY name LIMIT 1)
   UNION ALL
-  SELECT (SELECT m.name FROM ${s}.messages m WHERE m.state IN ('completed', 'deadlettered')
+  SELECT (SELECT m.name FROM ${s}.messages m WHERE m.state = 'completed'
     AND m.name > n.name ORDER BY m.name LIMIT 1)
   FROM n WHERE n.name IS NOT NULL
 ), old AS (

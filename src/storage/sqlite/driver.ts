@@ -662,10 +662,10 @@ export class SqliteDriver implements StorageDriver {
     return this.db.transaction(() => {
       const cutoff = p.now - p.completedRetentionMs;
       const ids: string[] = [];
-      // Task by task (names by a loose scan of messages_settled), up to `limit` in all.
+      // Task by task (names by a loose scan of messages_completed_by_name), up to `limit` in all.
       let name: string | undefined = '';
       while (ids.length < p.limit) {
-        name = (this.st.nextSettledName.get(name) as { name: string } | undefined)?.name;
+        name = (this.st.nextCompletedName.get(name) as { name: string } | undefined)?.name;
         if (name === undefined) break;
         for (const r of this.st.oldCompleted.all(name, cutoff, cutoff, p.limit - ids.length)) {
           ids.push((r as { id: string }).id);

@@ -126,7 +126,8 @@ CREATE INDEX messages_settled ON messages (name, state, enqueued_at, id)
     name: 'completion counts',
     // Completions are counted per minute and task, once per settle batch, instead of through an
     // index on completed_at: that index cost every completion an entry, and the last-hour chart
-    // read every completion of the hour. Retention finds old completions through messages_settled.
+    // read every completion of the hour. Retention finds old completions through messages_settled
+    // (messages_completed_by_name since version 6).
     sql: `
 CREATE TABLE completion_counts (
   minute INTEGER NOT NULL,
@@ -137,6 +138,19 @@ CREATE TABLE completion_counts (
 INSERT INTO completion_counts (minute, name, n)
   SELECT completed_at / 60000 * 60000, name, count(*) FROM messages WHERE state = 'completed' GROUP BY 1, 2;
 DROP INDEX messages_completed;
+`,
+  },
+  {
+    version: 6,
+    name: 'settled indexes per state',
+    // One browse index per settled state, keyed (name, enqueued_at, id), in place of one over both
+    // keyed (name, state, enqueued_at, id): there a task's completions were inserted just before
+    // its dead letters, in the middle of the index once dead letters were retained, where a full
+    // page is rebalanced with its neighbours instead of a new one being appended at the edge.
+    sql: `
+CREATE INDEX messages_completed_by_name ON messages (name, enqueued_at, id) WHERE state = 'completed';
+CREATE INDEX messages_deadlettered_by_name ON messages (name, enqueued_at, id) WHERE state = 'deadlettered';
+DROP INDEX messages_settled;
 `,
   },
 ];

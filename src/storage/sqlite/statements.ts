@@ -16,9 +16,10 @@ export const STATE_WHERE: Record<MessageState, string> = {
   scheduled: `(state = 'ready' AND visible_at > @now)`,
   queued: `((state = 'ready' AND visible_at <= @now) OR (state = 'locked' AND locked_until <= @now))`,
   running: `(state = 'locked' AND locked_until > @now)`,
-  // The IN repeats messages_settled's own condition, which SQLite needs literally to use it.
-  completed: `(state IN ('completed', 'deadlettered') AND state = 'completed')`,
-  deadlettered: `(state IN ('completed', 'deadlettered') AND state = 'deadlettered')`,
+  // Each exactly its index's condition (messages_completed_by_name, messages_deadlettered_by_name),
+  // which SQLite needs literally to use it.
+  completed: `(state = 'completed')`,
+  deadlettered: `(state = 'deadlettered')`,
 };
 
 /** Settle guard: the token is current and the lock has not expired (last parameter: now). */
@@ -26,9 +27,11 @@ const HELD = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until > 
 /** Rescue guard: still locked with that token and the lock is still expired. */
 const EXPIRED = `id = ? AND state = 'locked' AND lock_token = ? AND locked_until <= ?`;
 
-/** → (name, state, n) for the settled states, through the covering index messages_settled. */
-export const COUNT_SETTLED = `SELECT name, state, count(*) AS n FROM messages
-  WHERE state IN ('completed', 'deadlettered') GROUP BY name, state`;
+/** → (name, state, n) for the settled states, each through its covering index. */
+export const COUNT_SETTLED = `SELECT name, 'completed' AS state, count(*) AS n FROM messages
+  WHERE state = 'completed' GROUP BY name
+  UNION ALL
+  SELECT name, 'deadlettered', count(*) FROM messages WHERE state = 'deadlettered' GROUP BY name`;
 
 const INSERT_INTO = `INSERT INTO messages (id, name, state, body, content_type, enqueued_at, visible_at,
   expires_at, idempotency_key, traceparent) VALUES `;
@@ -189,7 +192,7 @@ const SQL = {
   deleteAttempts: 'DELETE FROM attempts WHERE message_id = ?',
   deleteHistory: 'DELETE FROM history WHERE message_id = ?',
 
-  // Settled states through the covering index messages_settled (no table reads).
+  // Settled states through their covering indexes (no table reads).
   countSettled: COUNT_SETTLED,
   // Active states: few rows, each state through its partial index (messages_ready,
   // messages_locked); the driver adds the two. An expired lock counts as queued.
@@ -209,10 +212,9 @@ const SQL = {
   activityFailed: `SELECT m.name AS name, CAST((a.ended_at - @since) / @bucket AS INTEGER) AS b, count(*) AS n
       FROM attempts a JOIN messages m ON m.id = a.message_id
       WHERE a.error IS NOT NULL AND a.ended_at >= @since AND a.ended_at <= @now GROUP BY m.name, b`,
-  // name → the next task name with settled messages, through messages_settled.
-  nextSettledName: `SELECT name FROM messages WHERE state IN ('completed', 'deadlettered') AND name > ?
-      ORDER BY name LIMIT 1`,
-  // name, cutoff, cutoff, limit → completed before the cutoff, through messages_settled: a message
+  // name → the next task name with completed messages, through messages_completed_by_name.
+  nextCompletedName: `SELECT name FROM messages WHERE state = 'completed' AND name > ? ORDER BY name LIMIT 1`,
+  // name, cutoff, cutoff, limit → completed before the cutoff, through messages_completed_by_name: a message
   // completes after its enqueue, so those are among the ones enqueued before the cutoff.
   oldCompleted: `SELECT id FROM messages WHERE name = ? AND ${STATE_WHERE.completed} AND enqueued_at < ?
       AND completed_at < ? ORDER BY enqueued_at LIMIT ?`,
