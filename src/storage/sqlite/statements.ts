@@ -214,8 +214,8 @@ const SQL = {
       WHERE a.error IS NOT NULL AND a.ended_at >= @since AND a.ended_at <= @now GROUP BY m.name, b`,
   // name → the next task name with completed messages, through messages_completed_by_name.
   nextCompletedName: `SELECT name FROM messages WHERE state = 'completed' AND name > ? ORDER BY name LIMIT 1`,
-  // name, cutoff, cutoff, limit → completed before the cutoff, through messages_completed_by_name: a message
-  // completes after its enqueue, so those are among the ones enqueued before the cutoff.
+  // name, cutoff, cutoff, limit → completed before the cutoff, through messages_completed_by_name:
+  // a message completes after its enqueue, so those are among the ones enqueued before the cutoff.
   oldCompleted: `SELECT id FROM messages WHERE name = ? AND ${STATE_WHERE.completed} AND enqueued_at < ?
       AND completed_at < ? ORDER BY enqueued_at LIMIT ?`,
   // cutoff → the minutes of completion_counts wholly before it.
