@@ -5,6 +5,7 @@ import { metricsRoute } from '../observability/http.ts';
 import { logRequests } from '../observability/logging.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { Taskbus } from '../taskbus.ts';
+import { guardAdminPaths } from './auth/guard.ts';
 import type { KeyStore } from './auth/keys.ts';
 import { type OpenApiOptions, registerOpenApi } from './openapi/plugin.ts';
 import { installErrorHandling } from './problem.ts';
@@ -62,8 +63,9 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
   if (o.openapi !== false) await registerOpenApi(app, { tb: o.tb, keys: o.keys, ...o.openapi });
   if (o.logRequests) logRequests(app, o.logger ?? o.tb.log);
   triggerRoutes(app, { tb: o.tb, keys: o.keys, validators, limiter: o.rateLimiter });
+  guardAdminPaths(app, o.keys);
   adminRoutes(app, { tb: o.tb, keys: o.keys });
-  deadLetterRoutes(app, { tb: o.tb, keys: o.keys });
+  deadLetterRoutes(app, { tb: o.tb });
   healthRoutes(app, { tb: o.tb, ready: o.ready ?? (() => true) });
   if (o.dashboard !== false) dashboardRoutes(app, { tb: o.tb, keys: o.keys, ...o.dashboard });
   if (o.metrics) metricsRoute(app, o.metrics.metrics, { public: o.metrics.public, keys: o.keys });

@@ -1,4 +1,4 @@
-import type { FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AuthLevel } from '../../core/settings.ts';
 import { TaskbusError } from '../../errors.ts';
 import type { KeyStore, Principal } from './keys.ts';
@@ -60,4 +60,17 @@ export async function authorizeTask(
 export async function requireMaster(request: FastifyRequest, keys: KeyStore): Promise<void> {
   const p = await requirePrincipal(request, keys);
   if (p.kind !== 'master') throw unauthorized();
+}
+
+/**
+ * Every path under /admin/ (the admin and dead-letter APIs) needs the master key, checked once per
+ * request before routing, so an unknown /admin/ path answers 401 before 404 and names do not
+ * leak. A callback hook, not an async one: any other path goes on at once, without a promise
+ * and a turn of the microtask queue.
+ */
+export function guardAdminPaths(app: FastifyInstance, keys: KeyStore): void {
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!request.url.startsWith('/admin/')) return done();
+    requireMaster(request, keys).then(() => done(), done);
+  });
 }

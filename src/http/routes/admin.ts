@@ -4,7 +4,6 @@ import { TaskbusError } from '../../errors.ts';
 import { ID_PATTERN } from '../../id.ts';
 import type { Taskbus } from '../../taskbus.ts';
 import { MESSAGE_STATES, type MessageState } from '../../types.ts';
-import { requireMaster } from '../auth/guard.ts';
 import type { KeyStore } from '../auth/keys.ts';
 import { readJsonObject } from '../body.ts';
 import { taskDocument, taskTypeDocument } from '../documents.ts';
@@ -28,16 +27,8 @@ function idList(v: unknown): string[] {
   return v as string[];
 }
 
-/** The admin API (master key): task types, browse, one message, resubmit, purge, cancel, keys. */
+/** The admin API (master key, checked by guardAdminPaths): task types, browse, one message, resubmit, purge, cancel, keys. */
 export function adminRoutes(app: FastifyInstance, { tb, keys }: AdminDeps): void {
-  // On every request (an unknown /admin/ path answers 401 before 404, so names do not leak), so
-  // it is not async: any other path goes on at once, without a promise and a turn of the
-  // microtask queue.
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (!request.url.startsWith('/admin/')) return done();
-    requireMaster(request, keys).then(() => done(), done);
-  });
-
   app.get('/admin/tasks', async () => {
     const now = tb.clock.now();
     const names = [...tb.tasks.keys()].filter((n) => !n.startsWith('$'));
