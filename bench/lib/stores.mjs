@@ -29,8 +29,9 @@ export function recreatePgDatabase() {
   });
 }
 
-// After a bulk seed, what a long-lived store would have done long before: what
-// autovacuum does (visibility map set, planner statistics current) and a
+// After a bulk seed, and between the growth workload's runs on the retained store,
+// what a long-lived store would have done long before: what autovacuum does (dead
+// row versions removed, visibility map set, planner statistics current) and a
 // checkpoint, so the seed's dirty pages are on disk. Without it the first minutes
 // after a million-row insert are what is measured: the checkpoint that the seed's
 // WAL sets off spreads its writes over the next runs, and every page first touched

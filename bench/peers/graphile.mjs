@@ -21,7 +21,7 @@ export const graphile = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: settlePgDatabase,
+  settle: settlePgDatabase,
   connect,
   // Retries always wait exp(min(attempts, 10)) seconds (e, e², ...) and no option
   // turns that off, so "3 deliveries, no backoff" cannot be expressed.

@@ -4,7 +4,7 @@
 //     unavailable(): Promise<string | null>   why it cannot run here, or null
 //     reset(): Promise<void>                  fresh storage for one measured run
 //     connect({ deliveries }): Promise<Client>
-//     afterSeed?(): Promise<void>             maintenance after a bulk seed
+//     settle?(): Promise<void>                maintenance before a run on a retained store
 //     unsupported?: { [workload]: reason }    workloads it cannot express
 //     startHttp?(): Promise<{ url, headers, stop }>  its own HTTP server, if any }
 //

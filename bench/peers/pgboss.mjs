@@ -22,7 +22,7 @@ export const pgboss = {
   kind: 'peer',
   unavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: settlePgDatabase,
+  settle: settlePgDatabase,
   connect,
 };
 

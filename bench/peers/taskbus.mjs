@@ -36,7 +36,7 @@ export function loadTaskbus() {
   return loaded;
 }
 
-function variant({ id, label, store, db, reset, afterSeed, storeUnavailable }) {
+function variant({ id, label, store, db, reset, settle, storeUnavailable }) {
   const system = {
     id,
     label,
@@ -59,7 +59,7 @@ function variant({ id, label, store, db, reset, afterSeed, storeUnavailable }) {
       }
     },
     reset,
-    afterSeed,
+    settle,
     connect: (options) => connect(db, options),
     startHttp: () => startTaskbusHttp({ db }),
     // The HTTP workload needs the CLI; without it the row says so instead of failing.
@@ -80,14 +80,14 @@ export const taskbusSqlite = variant({
     rmSync(SQLITE_DIR, { recursive: true, force: true });
     mkdirSync(SQLITE_DIR, { recursive: true });
   },
-  afterSeed: settleSqliteFile,
+  settle: settleSqliteFile,
 });
 
-// After the bulk seed, what a long-lived store would have done long before: the WAL
-// checkpointed into the database file and the file's dirty pages written out by the
-// OS. Without it the first seconds after writing a few hundred megabytes are
-// measured (the background checkpoint and the kernel's writeback compete with the
-// worker), as settlePgDatabase does on PostgreSQL.
+// After the bulk seed and between retained runs, what a long-lived store would have
+// done long before: the WAL checkpointed into the database file and the file's dirty
+// pages written out by the OS. Without it the first seconds after writing a few
+// hundred megabytes are measured (the background checkpoint and the kernel's
+// writeback compete with the worker), as settlePgDatabase does on PostgreSQL.
 async function settleSqliteFile() {
   const Database = createRequire(join(ROOT, 'package.json'))('better-sqlite3');
   const db = new Database(SQLITE_FILE);
@@ -106,7 +106,7 @@ export const taskbusPostgres = variant({
   db: PG_URL,
   storeUnavailable: pgAvailable,
   reset: recreatePgDatabase,
-  afterSeed: settlePgDatabase,
+  settle: settlePgDatabase,
 });
 
 async function connect(db, { deliveries = 1 } = {}) {
