@@ -71,9 +71,11 @@ for (const s of systems) {
   if (unavailable[s.id]) log(`skip ${s.label}: ${unavailable[s.id]}`);
 }
 
-// Cases that share a `group` run system by system: every run of the group's first case
-// for a system, then of the next, before the next system (the growth baseline and the
-// retained store, measured under the same conditions one after the other).
+// Cases that share a `group` run system by system, and within a system run by run:
+// each case's `prepare` (untimed: the growth workload's seed), then run 1 of every case
+// of the group, run 2 of every case, and so on, before the next system. The growth
+// baseline and the retained store are measured alternately, each run of one beside
+// the same run of the other, so that the machine's drift falls on both sides alike.
 const batches = [];
 for (const c of cases) {
   const last = batches.at(-1);
@@ -96,16 +98,37 @@ for (const batch of batches) {
   }
   const runnable = (c) => systemsByCase(c).filter((s) => !results[c.id][s.id].skipped);
   const runs = Array.from({ length: settings.runs }, (_, run) => run);
-  const order = batch[0].group
-    ? [...new Set(batch.flatMap(runnable))].flatMap((s) =>
-        batch.flatMap((c) => (runnable(c).includes(s) ? runs.map((run) => [c, s, run]) : [])),
-      )
-    : runs.flatMap((run) => runnable(batch[0]).map((s) => [batch[0], s, run]));
-  for (const [c, s, run] of order) await measureOne(c, s, run);
+  if (batch[0].group) {
+    for (const s of new Set(batch.flatMap(runnable))) {
+      const mine = batch.filter((c) => runnable(c).includes(s));
+      for (const c of mine) await prepareOne(c, s);
+      for (const run of runs) {
+        for (const c of mine) if (!results[c.id][s.id].skipped) await measureOne(c, s, run);
+      }
+    }
+  } else {
+    for (const run of runs) for (const s of runnable(batch[0])) await measureOne(batch[0], s, run);
+  }
   for (const c of batch) for (const s of runnable(c)) summarizeRuns(results[c.id][s.id]);
 }
 
 finish(0);
+
+// A case's untimed setup for one system. If it fails, the case's runs for that
+// system are skipped with the reason, as when a run fails.
+async function prepareOne(c, s) {
+  if (!c.prepare) return;
+  const entry = results[c.id][s.id];
+  try {
+    const note = await c.prepare(s);
+    if (note) log(`${c.id} ${s.id}: ${note}`);
+  } catch (err) {
+    const message = String(err?.message ?? err).split('\n')[0].slice(0, 200);
+    entry.notes.push(`error: ${message}`);
+    entry.skipped = 'failed';
+    log(`${c.id} ${s.id}: prepare ERROR ${message}`);
+  }
+}
 
 async function measureOne(c, s, run) {
   const entry = results[c.id][s.id];
@@ -136,7 +159,6 @@ function describe(r, unit) {
   if (Number.isFinite(r.throughput)) parts.push(`${Math.round(r.throughput)} ${unit}`);
   if (Number.isFinite(r.p50)) parts.push(`p50 ${r.p50.toFixed(2)} ms, p99 ${r.p99?.toFixed(2)} ms`);
   if (Number.isFinite(r.walBytesPerTask)) parts.push(`WAL ${Math.round(r.walBytesPerTask)} B/task`);
-  if (r.seedSeconds) parts.push(`(seeded in ${r.seedSeconds.toFixed(0)} s)`);
   if (r.note) parts.push(`[${r.note}${r.tasks === undefined ? '' : `: ${r.settled}/${r.tasks} settled`}]`);
   return parts.join(', ');
 }

@@ -3,14 +3,14 @@
 // started on a store that has a history, not one whose heap and caches are full of
 // the million tasks it has just written.
 //
-//   node lib/seed-child.mjs <systemId> <count>
+//   node lib/seed-child.mjs <systemId> <count> <slot>
 
 import { getSystem } from '../peers/index.mjs';
 import { reportFatal, serveParent } from './child.mjs';
 
 async function main() {
-  const [id, count] = process.argv.slice(2);
-  const seeder = await getSystem(id).connect();
+  const [id, count, slot] = process.argv.slice(2);
+  const seeder = await getSystem(id).connect({ slot });
   await seeder.seedRetained(Number(count));
   await seeder.close();
   serveParent({});

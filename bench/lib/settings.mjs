@@ -4,9 +4,10 @@
 
 import { parseArgs } from 'node:util';
 
-// Loopback services only. The benchmark owns Redis database 9 and the PostgreSQL
-// database `taskbus_bench`, both recreated before every measured run, so it never
-// touches data that tests or developers keep in database 0 / `test`.
+// Loopback services only. The benchmark owns Redis databases 9 and 10 and the
+// PostgreSQL databases `taskbus_bench` and `taskbus_bench_retained`, recreated
+// before the measured runs that use them, so it never touches data that tests or
+// developers keep in database 0 / `test`.
 export const REDIS = {
   host: process.env.BENCH_REDIS_HOST ?? '127.0.0.1',
   port: Number(process.env.BENCH_REDIS_PORT ?? 6379),
@@ -14,11 +15,17 @@ export const REDIS = {
 };
 export const PG_ADMIN_URL = process.env.BENCH_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const PG_BENCH_DB = process.env.BENCH_PG_DB ?? 'taskbus_bench';
-export const PG_URL = (() => {
+
+// Each system has two stores: 'main', which every workload uses, and 'retained', the
+// growth workload's store with a history, which stays while the empty-store runs
+// start over in 'main', so that the two sides' runs can alternate.
+export const pgDatabase = (slot = 'main') => (slot === 'main' ? PG_BENCH_DB : `${PG_BENCH_DB}_retained`);
+export const pgUrl = (slot = 'main') => {
   const url = new URL(PG_ADMIN_URL);
-  url.pathname = `/${PG_BENCH_DB}`;
+  url.pathname = `/${pgDatabase(slot)}`;
   return url.toString();
-})();
+};
+export const redisDb = (slot = 'main') => REDIS.db + (slot === 'main' ? 0 : 1);
 
 const USAGE = `usage: npm run bench -- [--quick] [--runs N] [--retained N]
        [--workloads http,enqueue,process,latency,failure,growth]

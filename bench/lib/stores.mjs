@@ -3,7 +3,7 @@
 
 import pg from 'pg';
 import { Redis } from 'ioredis';
-import { PG_ADMIN_URL, PG_BENCH_DB, PG_URL, REDIS } from './settings.mjs';
+import { PG_ADMIN_URL, pgDatabase, pgUrl, REDIS, redisDb } from './settings.mjs';
 import { sleep } from './util.mjs';
 
 // Dropping and recreating a whole database (rather than a schema) clears every
@@ -14,18 +14,19 @@ import { sleep } from './util.mjs';
 // 0.17 does not await its pool's end() when its runner stops, and removes the
 // pool's error listener at once, so a session ended by force in that window
 // raised an unhandled 'error' event that stopped the whole benchmark.
-export function recreatePgDatabase() {
+export function recreatePgDatabase(slot = 'main') {
+  const name = pgDatabase(slot);
   return withPgClient(PG_ADMIN_URL, async (client) => {
     const others = async () =>
       (
         await client.query(
           'select count(*)::int as n from pg_stat_activity where datname = $1 and pid <> pg_backend_pid()',
-          [PG_BENCH_DB],
+          [name],
         )
       ).rows[0].n;
     for (let waited = 0; waited < 5000 && (await others()) > 0; waited += 50) await sleep(50);
-    await client.query(`DROP DATABASE IF EXISTS ${PG_BENCH_DB} WITH (FORCE)`);
-    await client.query(`CREATE DATABASE ${PG_BENCH_DB}`);
+    await client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await client.query(`CREATE DATABASE ${name}`);
   });
 }
 
@@ -37,8 +38,8 @@ export function recreatePgDatabase() {
 // WAL sets off spreads its writes over the next runs, and every page first touched
 // after it starts goes whole into the WAL. The SQLite store gets the same (its WAL
 // checkpointed and the file synced) in peers/taskbus.mjs.
-export function settlePgDatabase() {
-  return withPgClient(PG_URL, async (client) => {
+export function settlePgDatabase(slot = 'main') {
+  return withPgClient(pgUrl(slot), async (client) => {
     await client.query('VACUUM ANALYZE');
     await client.query('CHECKPOINT');
   });
@@ -79,12 +80,12 @@ export async function pgAvailable() {
   }
 }
 
-export function redisClient(extra = {}) {
-  return new Redis({ ...REDIS, lazyConnect: true, maxRetriesPerRequest: 1, ...extra });
+export function redisClient(extra = {}, slot = 'main') {
+  return new Redis({ ...REDIS, db: redisDb(slot), lazyConnect: true, maxRetriesPerRequest: 1, ...extra });
 }
 
-export async function flushRedis() {
-  const redis = redisClient();
+export async function flushRedis(slot = 'main') {
+  const redis = redisClient({}, slot);
   try {
     await redis.connect();
     await redis.flushdb();

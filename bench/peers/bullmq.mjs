@@ -5,12 +5,11 @@
 // what Taskbus does, so both store the same history.
 
 import { Queue, Worker } from 'bullmq';
-import { REDIS } from '../lib/settings.mjs';
+import { REDIS, redisDb } from '../lib/settings.mjs';
 import { flushRedis, redisAvailable, redisClient } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
 const QUEUE = 'bench';
-const connection = { host: REDIS.host, port: REDIS.port, db: REDIS.db };
 
 export const bullmq = {
   id: 'bullmq',
@@ -22,7 +21,8 @@ export const bullmq = {
   connect,
 };
 
-async function connect({ deliveries = 1 } = {}) {
+async function connect({ deliveries = 1, slot = 'main' } = {}) {
+  const connection = { host: REDIS.host, port: REDIS.port, db: redisDb(slot) };
   const queue = new Queue(QUEUE, { connection });
   await queue.waitUntilReady();
   // attempts = deliveries; backoff left unset means an immediate retry.
@@ -43,7 +43,7 @@ async function connect({ deliveries = 1 } = {}) {
       const c = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused');
       return Object.values(c).reduce((a, b) => a + b, 0);
     },
-    seedRetained: (n) => seedRetained(n),
+    seedRetained: (n) => seedRetained(n, slot),
     async close() {
       await worker?.close();
       await queue.close();
@@ -55,8 +55,8 @@ async function connect({ deliveries = 1 } = {}) {
 // into BullMQ's key layout: a hash per job plus the `completed` / `failed` sorted
 // sets. Going through a worker would take minutes for a million jobs and store
 // the same keys.
-async function seedRetained(n) {
-  const redis = redisClient();
+async function seedRetained(n, slot) {
+  const redis = redisClient({}, slot);
   await redis.connect();
   try {
     const now = Date.now();

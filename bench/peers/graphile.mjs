@@ -7,7 +7,7 @@
 
 import { Logger, makeWorkerUtils, run } from 'graphile-worker';
 import pg from 'pg';
-import { PG_URL } from '../lib/settings.mjs';
+import { pgUrl } from '../lib/settings.mjs';
 import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
@@ -30,8 +30,9 @@ export const graphile = {
   },
 };
 
-async function connect({ deliveries = 1 } = {}) {
-  const utils = await makeWorkerUtils({ connectionString: PG_URL, logger: silent });
+async function connect({ deliveries = 1, slot = 'main' } = {}) {
+  const url = pgUrl(slot);
+  const utils = await makeWorkerUtils({ connectionString: url, logger: silent });
   await utils.migrate();
   // Jobs below this id are a retained history (growth workload): leaving them
   // out lets pending() walk the primary key over the new jobs only, instead of
@@ -53,7 +54,7 @@ async function connect({ deliveries = 1 } = {}) {
     async work({ concurrency, mode = 'noop', onStart }) {
       handler = makeHandler(mode, onStart);
       runner = await run({
-        connectionString: PG_URL,
+        connectionString: url,
         concurrency,
         maxPoolSize: concurrency + 2,
         noHandleSignals: true,
@@ -78,7 +79,7 @@ async function connect({ deliveries = 1 } = {}) {
         return rows[0].n;
       });
     },
-    seedRetained,
+    seedRetained: (n) => seedRetained(n, url),
     async close() {
       await runner?.stop();
       await utils.release();
@@ -88,8 +89,8 @@ async function connect({ deliveries = 1 } = {}) {
 
 // graphile-worker deletes completed jobs, so what it retains is permanently
 // failed jobs: n of them, written in one INSERT ... SELECT.
-async function seedRetained(n) {
-  const client = new pg.Client({ connectionString: PG_URL });
+async function seedRetained(n, url) {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query(

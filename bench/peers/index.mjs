@@ -2,13 +2,15 @@
 //
 //   { id, label, kind: 'taskbus' | 'peer', store: 'sqlite' | 'postgres' | 'redis',
 //     unavailable(): Promise<string | null>   why it cannot run here, or null
-//     reset(): Promise<void>                  fresh storage for one measured run
-//     connect({ deliveries }): Promise<Client>
-//     settle?(): Promise<void>                maintenance before a run on a retained store
+//     reset(slot?): Promise<void>             fresh storage for one measured run
+//     connect({ deliveries, slot }): Promise<Client>
+//     settle?(slot?): Promise<void>           maintenance before a run on a retained store
 //     unsupported?: { [workload]: reason }    workloads it cannot express
 //     startHttp?(): Promise<{ url, headers, stop }>  its own HTTP server, if any }
 //
-// and a Client is
+// where slot is 'main' (the default, every workload's store) or 'retained' (the
+// growth workload's store with a history, see pgUrl in lib/settings.mjs), and a
+// Client is
 //
 //   { enqueue(body), enqueueMany(bodies),
 //     work({ concurrency, mode: 'noop' | 'throw', onStart(body) })  starts a worker

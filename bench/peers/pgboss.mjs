@@ -9,7 +9,7 @@
 
 import PgBoss from 'pg-boss';
 import pg from 'pg';
-import { PG_URL } from '../lib/settings.mjs';
+import { pgUrl } from '../lib/settings.mjs';
 import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler } from '../lib/util.mjs';
 
@@ -26,8 +26,9 @@ export const pgboss = {
   connect,
 };
 
-async function connect({ deliveries = 1 } = {}) {
-  const boss = new PgBoss({ connectionString: PG_URL, pollingIntervalSeconds: 0.5 });
+async function connect({ deliveries = 1, slot = 'main' } = {}) {
+  const url = pgUrl(slot);
+  const boss = new PgBoss({ connectionString: url, pollingIntervalSeconds: 0.5 });
   boss.on('error', () => {});
   await boss.start();
   // retryLimit counts retries after the first delivery; no delay, no backoff.
@@ -49,7 +50,7 @@ async function connect({ deliveries = 1 } = {}) {
         .executeSql(`select count(*)::int as n from pgboss.job where name = $1 and state < 'completed'`, [QUEUE]);
       return rows[0].n;
     },
-    seedRetained,
+    seedRetained: (n) => seedRetained(n, url),
     // graceful stop waits for active batches; close ends the pool.
     close: () => boss.stop({ graceful: true, close: true, wait: true, timeout: 10_000 }),
   };
@@ -57,8 +58,8 @@ async function connect({ deliveries = 1 } = {}) {
 
 // n retained jobs, half completed and half failed, written with one INSERT ...
 // SELECT into the queue's partition (the job table is partitioned by queue name).
-async function seedRetained(n) {
-  const client = new pg.Client({ connectionString: PG_URL });
+async function seedRetained(n, url) {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query(

@@ -9,17 +9,17 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { PG_URL } from '../lib/settings.mjs';
+import { pgUrl } from '../lib/settings.mjs';
 import { pgAvailable, recreatePgDatabase, settlePgDatabase } from '../lib/stores.mjs';
 import { makeHandler, noopBodies } from '../lib/util.mjs';
 import { startTaskbusHttp } from './taskbus-http.mjs';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const TASK = 'noop';
-// A fixed path, so the HTTP server and worker child processes of a run open the
-// same file the harness reset.
+// Fixed paths, so the HTTP server and worker child processes of a run open the
+// same file the harness reset; one file per store (see pgUrl).
 const SQLITE_DIR = join(tmpdir(), 'taskbus-bench');
-const SQLITE_FILE = join(SQLITE_DIR, 'bench.db');
+const sqliteFile = (slot = 'main') => join(SQLITE_DIR, slot === 'main' ? 'bench.db' : 'retained.db');
 
 // Errors only (read by the product's logger). The peers log nothing per task,
 // and Taskbus logs a warning per dead-lettered message, which in the failure
@@ -36,13 +36,13 @@ export function loadTaskbus() {
   return loaded;
 }
 
-function variant({ id, label, store, db, reset, settle, storeUnavailable }) {
+function variant({ id, label, store, dbAt, reset, settle, storeUnavailable }) {
+  const db = dbAt();
   const system = {
     id,
     label,
     kind: 'taskbus',
     store,
-    db,
     async unavailable() {
       const down = await storeUnavailable();
       if (down) return down;
@@ -60,7 +60,7 @@ function variant({ id, label, store, db, reset, settle, storeUnavailable }) {
     },
     reset,
     settle,
-    connect: (options) => connect(db, options),
+    connect: (options = {}) => connect(dbAt(options.slot), options),
     startHttp: () => startTaskbusHttp({ db }),
     // The HTTP workload needs the CLI; without it the row says so instead of failing.
     get unsupported() {
@@ -74,10 +74,11 @@ export const taskbusSqlite = variant({
   id: 'taskbus-sqlite',
   label: 'Taskbus (SQLite)',
   store: 'sqlite',
-  db: SQLITE_FILE,
+  dbAt: sqliteFile,
   storeUnavailable: async () => null,
-  reset: async () => {
-    rmSync(SQLITE_DIR, { recursive: true, force: true });
+  reset: async (slot) => {
+    const file = sqliteFile(slot);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(file + suffix, { force: true });
     mkdirSync(SQLITE_DIR, { recursive: true });
   },
   settle: settleSqliteFile,
@@ -88,9 +89,9 @@ export const taskbusSqlite = variant({
 // pages written out by the OS. Without it the first seconds after writing a few
 // hundred megabytes are measured (the background checkpoint and the kernel's
 // writeback compete with the worker), as settlePgDatabase does on PostgreSQL.
-async function settleSqliteFile() {
+async function settleSqliteFile(slot) {
   const Database = createRequire(join(ROOT, 'package.json'))('better-sqlite3');
-  const db = new Database(SQLITE_FILE);
+  const db = new Database(sqliteFile(slot));
   try {
     db.pragma('wal_checkpoint(TRUNCATE)');
   } finally {
@@ -103,7 +104,7 @@ export const taskbusPostgres = variant({
   id: 'taskbus-pg',
   label: 'Taskbus (PostgreSQL)',
   store: 'postgres',
-  db: PG_URL,
+  dbAt: pgUrl,
   storeUnavailable: pgAvailable,
   reset: recreatePgDatabase,
   settle: settlePgDatabase,
