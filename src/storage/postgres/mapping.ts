@@ -69,24 +69,32 @@ export function settleParams(items: Settlement[], now: number, events: boolean, 
 /**
  * Parameters of the `complete` statement when every item of a batch is a success recorded by one
  * worker; else undefined, and the batch goes through `settle`.
+ *
+ * The batch is sent compact, since it is most of what a worker writes to the server: one group per
+ * run of items under the same lock token (a receive mints one token for all it takes, so a batch
+ * holds a few), `b` the 0-based position of the group's first item; each item its id, its attempt's
+ * start and end as milliseconds before `now`, and its result only when it is not null. In
+ * alternating drains (PostgreSQL, 40,000 no-op tasks at concurrency 50, 33 of each) the worker's
+ * CPU went from 8.7 to 7.6 µs a task and the server's from 20.8 to 20.0 against one object per item
+ * with full keys, absolute times and a null result each: ~60 against ~167 bytes an item.
  */
 export function completeParams(items: Settlement[], now: number): unknown[] | undefined {
   const worker = items[0].attempt.worker;
-  const rows: unknown[] = [];
+  const groups: { k: string; b: number; m: { i: string; s: number; e: number; r?: string }[] }[] = [];
+  let group: (typeof groups)[number] | undefined;
   for (let i = 0; i < items.length; i++) {
     const s = items[i];
     const a = s.attempt;
     if (s.kind !== 'complete' || a.error || a.worker !== worker) return undefined;
-    rows.push({
-      id: s.id,
-      token: s.lockToken,
-      result: JSON.stringify(s.result ?? null),
-      started_at: a.startedAt,
-      ended_at: a.endedAt,
-      ord: i + 1,
-    });
+    if (group?.k !== s.lockToken) {
+      group = { k: s.lockToken, b: i, m: [] };
+      groups.push(group);
+    }
+    const item: (typeof group.m)[number] = { i: s.id, s: now - a.startedAt, e: now - a.endedAt };
+    if (s.result !== undefined && s.result !== null) item.r = JSON.stringify(s.result);
+    group.m.push(item);
   }
-  return [now, JSON.stringify(rows), worker];
+  return [now, JSON.stringify(groups), worker];
 }
 
 /** The `$deadletter` event message (the outbox rules consume). */
