@@ -8,7 +8,7 @@
 // and so on (run.mjs). The machine drifts (the same drain on the same empty store
 // read 18–30k tasks/s within two minutes), and when all the empty runs came first
 // and the retained ones a minute later, after the seed, the ratio moved with the
-// drift: from one run to the next SQLite's read anywhere from 0.76× to 1.23×.
+// drift: four growth-only runs of SQLite read it anywhere from 0.76× to 1.23×.
 //
 // Seeding a million tasks takes tens of seconds, so it is done once per system,
 // before its first run (the case's `prepare`), and the retained runs follow one

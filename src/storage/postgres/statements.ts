@@ -143,7 +143,8 @@ WITH i AS (
   SELECT t.i AS id, g.k AS token, coalesce(t.r, 'null') AS result, $1::bigint - t.s AS started_at,
     $1::bigint - t.e AS ended_at, (g.b + t.o)::integer AS ord
   FROM json_to_recordset($2::json) AS g(k text, b integer, m json),
-    ROWS FROM (json_to_recordset(g.m) AS (i text, r text, s bigint, e bigint)) WITH ORDINALITY AS t(i, r, s, e, o)
+    ROWS FROM (json_to_recordset(g.m) AS (i text, r text, s bigint, e bigint))
+      WITH ORDINALITY AS t(i, r, s, e, o)
 ), done AS (
   UPDATE ${s}.messages m SET state = 'completed', completed_at = $1::bigint, locked_at = i.started_at,
     ended_at = i.ended_at, locked_by = $3::text, result = i.result, lock_token = NULL,
