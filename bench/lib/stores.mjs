@@ -1,5 +1,7 @@
 // Fresh storage for every measured run, so no run inherits another's rows, dead
-// tuples, Redis keys or warmed caches.
+// tuples, Redis keys or warmed caches. The one exception is the growth workload's
+// retained store, seeded once per system and settled before each of its runs
+// (settlePgDatabase below, workloads/growth.mjs).
 
 import pg from 'pg';
 import { Redis } from 'ioredis';

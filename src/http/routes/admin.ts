@@ -27,7 +27,10 @@ function idList(v: unknown): string[] {
   return v as string[];
 }
 
-/** The admin API (master key, checked by guardAdminPaths): task types, browse, one message, resubmit, purge, cancel, keys. */
+/**
+ * The admin API (master key, checked by guardAdminPaths): task types, browse, one message,
+ * resubmit, purge, cancel, keys.
+ */
 export function adminRoutes(app: FastifyInstance, { tb, keys }: AdminDeps): void {
   app.get('/admin/tasks', async () => {
     const now = tb.clock.now();

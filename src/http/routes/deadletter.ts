@@ -19,9 +19,10 @@ export interface DeadLetterRouteDeps {
 type Query = { Querystring: Record<string, string | string[]> };
 
 /**
- * Dead-letter management across tasks (master key, checked by guardAdminPaths): redrive and purge by ids, filter or all,
- * export as JSON lines, and the dry run of the rules. Filters in query strings: `task`,
- * `reason` (repeatable), `since`, `until`, `error`, `bodyContains`, `body` (JSON), `attempts`.
+ * Dead-letter management across tasks (master key, checked by guardAdminPaths): redrive and purge
+ * by ids, filter or all, export as JSON lines, and the dry run of the rules. Filters in query
+ * strings: `task`, `reason` (repeatable), `since`, `until`, `error`, `bodyContains`, `body`
+ * (JSON), `attempts`.
  */
 export function deadLetterRoutes(app: FastifyInstance, { tb }: DeadLetterRouteDeps): void {
   app.get<Query>('/admin/deadletter/rules/test', async (request) =>
